@@ -1,0 +1,5 @@
+"""The tap Pulumi program: config -> settings -> TapStack -> exports."""
+
+from tap_cicd.stack import define
+
+define()

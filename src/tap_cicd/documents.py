@@ -1,0 +1,423 @@
+"""Pure builders for every JSON document of the stack.
+
+Each function takes plain strings and returns a ``dict`` (serialise with ``json.dumps``).
+The components pass Pulumi Outputs in through ``.apply`` only, so everything here is
+tested without Pulumi.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Document = dict[str, Any]
+Statement = dict[str, Any]
+
+STAR_ONLY_ACTIONS: dict[str, str] = {
+    "ecr:GetAuthorizationToken": "ECR issues registry tokens per account; no resource-level scope",
+    "codepipeline:PutJobSuccessResult": "job results have no resource ARN; the job id is the scope",
+    "codepipeline:PutJobFailureResult": "job results have no resource ARN; the job id is the scope",
+    "xray:PutTraceSegments": "X-Ray accepts trace data only on '*'",
+    "xray:PutTelemetryRecords": "X-Ray accepts telemetry only on '*'",
+}
+"""The only actions allowed on ``Resource: "*"`` (baseline I2), each with its reason."""
+
+KMS_USE = [
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "kms:DescribeKey",
+]
+
+
+def _policy(*statements: Statement) -> Document:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _allow(sid: str, actions: list[str], resources: list[str], **condition: Any) -> Statement:
+    statement: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": resources,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _kms_via(sid: str, key_arn: str, region: str, *services: str) -> Statement:
+    """Use of the pipeline key, only through the named services of this region."""
+    return _allow(
+        sid,
+        KMS_USE,
+        [key_arn],
+        StringEquals={"kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services]},
+    )
+
+
+def trust_policy(
+    service: str, account_id: str | None = None, source_arn: str | None = None
+) -> Document:
+    """A role trusting exactly one service principal, from this account (and source) only.
+
+    ``account_id=None`` leaves the conditions out, for services that send no source
+    context when they assume a role (Lambda execution roles).
+    """
+    statement: Statement = {
+        "Effect": "Allow",
+        # A plain string principal: the form AWS itself writes, and the one moto requires.
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if account_id is not None:
+        condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+        if source_arn is not None:
+            condition["ArnLike"] = {"aws:SourceArn": source_arn}
+        statement["Condition"] = condition
+    return _policy(statement)
+
+
+def key_policy(account_id: str, region: str, partition: str, rule_arn_prefix: str) -> Document:
+    """Policy of the pipeline key (baseline K1).
+
+    The account root keeps administration (so IAM policies can grant use, each role's
+    scoped by ``kms:ViaService``); CloudWatch Logs and EventBridge act as themselves and
+    are granted by service principal with source conditions.
+    """
+    root = f"arn:{partition}:iam::{account_id}:root"
+    return _policy(
+        {
+            "Sid": "AccountAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                    )
+                }
+            },
+        },
+        {
+            # EventBridge must encrypt what it delivers to the encrypted topic and DLQ.
+            "Sid": "EventBridgeRulesOfThisStack",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": rule_arn_prefix},
+            },
+        },
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: str, *extra: Statement) -> Document:
+    """Deny every request to the bucket and its objects made without TLS (baseline S2)."""
+    return _policy(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        *extra,
+    )
+
+
+def access_log_delivery_statement(
+    log_bucket_arn: str, account_id: str, source_bucket_arns: list[str]
+) -> Statement:
+    """Let S3's logging service write server access logs for the named buckets only."""
+    return {
+        "Sid": "S3ServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": source_bucket_arns},
+        },
+    }
+
+
+def bucket_lifecycle_rules(expire_days: int, noncurrent_days: int) -> list[dict[str, Any]]:
+    """Lifecycle of a pipeline bucket (baseline S5), in pulumi-aws input shape."""
+    return [
+        {
+            "id": "expire-old-objects",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "expiration": {"days": expire_days},
+            "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
+        },
+        {
+            "id": "abort-incomplete-uploads",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        },
+    ]
+
+
+def ecr_lifecycle_policy(untagged_days: int = 7, keep_images: int = 50) -> Document:
+    """Expire untagged images after some days and keep only the newest images (baseline E3)."""
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {untagged_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep only the newest {keep_images} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_images,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+
+
+def pipeline_role_policy(
+    *,
+    artifact_bucket_arn: str,
+    source_bucket_arn: str | None,
+    connection_arn: str | None,
+    project_arn: str,
+    function_arn: str,
+    key_arn: str,
+    region: str,
+) -> Document:
+    """CodePipeline's role: its artifacts, its source, its own project and function (P2)."""
+    statements = [
+        _allow(
+            "ArtifactObjects",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            [f"{artifact_bucket_arn}/*"],
+        ),
+        _allow(
+            "ArtifactBucket",
+            ["s3:GetBucketVersioning", "s3:GetBucketLocation"],
+            [artifact_bucket_arn],
+        ),
+        _allow(
+            "StartOwnBuild", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [project_arn]
+        ),
+        _allow(
+            "InvokeOwnDeployFunction",
+            ["lambda:InvokeFunction", "lambda:GetFunction"],
+            [function_arn],
+        ),
+        _kms_via("PipelineKeyThroughS3", key_arn, region, "s3"),
+    ]
+    if source_bucket_arn is not None:
+        statements.append(
+            _allow(
+                "SourceObject",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                [f"{source_bucket_arn}/*"],
+            )
+        )
+        statements.append(_allow("SourceBucket", ["s3:GetBucketVersioning"], [source_bucket_arn]))
+    if connection_arn is not None:
+        statements.append(
+            _allow(
+                "UseOwnConnection",
+                ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+                [connection_arn],
+            )
+        )
+    return _policy(*statements)
+
+
+def build_role_policy(
+    *,
+    artifact_bucket_arn: str,
+    repository_arn: str,
+    log_group_arn: str,
+    key_arn: str,
+    region: str,
+) -> Document:
+    """CodeBuild's role: read/write pipeline artifacts, push to its repository, write its logs."""
+    return _policy(
+        _allow(
+            "OwnLogGroup",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        ),
+        _allow(
+            "ArtifactObjects",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            [f"{artifact_bucket_arn}/*"],
+        ),
+        _allow(
+            "ArtifactBucket", ["s3:GetBucketAcl", "s3:GetBucketLocation"], [artifact_bucket_arn]
+        ),
+        _allow("RegistryLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        _allow(
+            "PushToOwnRepository",
+            [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:DescribeImages",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:InitiateLayerUpload",
+                "ecr:PutImage",
+                "ecr:UploadLayerPart",
+            ],
+            [repository_arn],
+        ),
+        _kms_via("PipelineKey", key_arn, region, "s3", "ecr", "logs", "codebuild"),
+    )
+
+
+def deploy_role_policy(
+    *,
+    log_group_arn: str,
+    failure_queue_arn: str,
+    key_arn: str,
+    region: str,
+) -> Document:
+    """The deploy function's role: report job results, write its logs and traces, dead-letter."""
+    return _policy(
+        _allow(
+            "OwnLogGroup",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        ),
+        _allow(
+            "ReportJobResult",
+            ["codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"],
+            ["*"],
+        ),
+        _allow("Tracing", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
+        _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
+        _kms_via("PipelineKey", key_arn, region, "lambda", "sqs"),
+    )
+
+
+def start_pipeline_policy(pipeline_arn: str) -> Document:
+    """EventBridge's role for the S3 source rule: start this pipeline and nothing else."""
+    return _policy(
+        _allow("StartOwnPipeline", ["codepipeline:StartPipelineExecution"], [pipeline_arn])
+    )
+
+
+def topic_policy(topic_arn: str, rule_arn: str) -> Document:
+    """Only this stack's EventBridge rule may publish, and only over TLS (baseline N2)."""
+    return _policy(
+        {
+            "Sid": "EventBridgeRuleOfThisStack",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
+
+
+def queue_policy(queue_arn: str, rule_arn: str) -> Document:
+    """Only this stack's rule may dead-letter into the queue, and only over TLS."""
+    return _policy(
+        {
+            "Sid": "EventBridgeDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
+
+
+PIPELINE_STATES = ("FAILED", "SUCCEEDED", "STOPPED")
+"""Pipeline execution states worth a notification."""
+
+
+def pipeline_state_pattern(pipeline_arn: str) -> Document:
+    """Execution state changes of this pipeline only (baseline N1)."""
+    return {
+        "source": ["aws.codepipeline"],
+        "detail-type": ["CodePipeline Pipeline Execution State Change"],
+        "resources": [pipeline_arn],
+        "detail": {"state": list(PIPELINE_STATES)},
+    }
+
+
+def source_upload_pattern(bucket_name: str, object_key: str) -> Document:
+    """An upload of the source object (S3 EventBridge notifications)."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [object_key]}},
+    }
+
+
+NOTIFICATION_INPUT_PATHS = {
+    "pipeline": "$.detail.pipeline",
+    "execution": "$.detail.execution-id",
+    "state": "$.detail.state",
+    "time": "$.time",
+    "region": "$.region",
+}
+NOTIFICATION_TEMPLATE = (
+    '"Pipeline <pipeline> execution <execution> is <state> (<time>). '
+    "Details: https://<region>.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
+    '<pipeline>/executions/<execution>/timeline?region=<region>"'
+)
+"""A readable message (a JSON string, as SNS email delivers it verbatim)."""
+
+
+def json_text(doc: Document) -> str:
+    """The canonical JSON text of a document."""
+    return json.dumps(doc)

@@ -1,0 +1,119 @@
+"""The naming convention and every AWS name rule it must satisfy, in one place.
+
+Every physical name is ``{prefix}-{purpose}-{environmentSuffix}``. Names that must be
+globally unique (S3 buckets) carry the account id inside the purpose part:
+``{prefix}-{purpose}-{accountId}-{environmentSuffix}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+ACCOUNT_ID_PLACEHOLDER = "123456789012"
+"""Account ids are always 12 digits; used to check bucket name lengths before the id is known."""
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What one AWS service accepts as a name."""
+
+    service: str
+    max_length: int
+    pattern: re.Pattern[str]
+    min_length: int = 1
+
+    def problem(self, name: str) -> str | None:
+        """Return why ``name`` is invalid for this service, or ``None`` when it is valid."""
+        if not self.min_length <= len(name) <= self.max_length:
+            return (
+                f"{self.service} name '{name}' is {len(name)} characters; "
+                f"the limit is {self.min_length}-{self.max_length}"
+            )
+        if not self.pattern.fullmatch(name):
+            return f"{self.service} name '{name}' does not match {self.pattern.pattern}"
+        return None
+
+
+class Kind(Enum):
+    """The services tap names resources for, with their rules (AWS API references)."""
+
+    S3_BUCKET = NameRule("S3 bucket", 63, re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]"), min_length=3)
+    ECR_REPOSITORY = NameRule(
+        "ECR repository", 256, re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*"), min_length=2
+    )
+    CODEBUILD_PROJECT = NameRule(
+        "CodeBuild project", 255, re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]+"), min_length=2
+    )
+    CODEPIPELINE = NameRule("CodePipeline", 100, re.compile(r"[A-Za-z0-9.@_-]+"))
+    LAMBDA_FUNCTION = NameRule("Lambda function", 64, re.compile(r"[A-Za-z0-9_-]+"))
+    IAM_ROLE = NameRule("IAM role", 64, re.compile(r"[\w+=,.@-]+"))
+    EVENT_RULE = NameRule("EventBridge rule", 64, re.compile(r"[.\-_A-Za-z0-9]+"))
+    SNS_TOPIC = NameRule("SNS topic", 256, re.compile(r"[A-Za-z0-9_-]+"))
+    SQS_QUEUE = NameRule("SQS queue", 80, re.compile(r"[A-Za-z0-9_-]+"))
+    LOG_GROUP = NameRule("CloudWatch log group", 512, re.compile(r"[.\-_/#A-Za-z0-9]+"))
+    KMS_ALIAS = NameRule("KMS alias", 256, re.compile(r"alias/[A-Za-z0-9/_-]+"))
+    SSM_PARAMETER = NameRule("SSM parameter", 1011, re.compile(r"/[A-Za-z0-9_./-]+"))
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Builds every physical name of the stack from the prefix and the environment suffix."""
+
+    prefix: str
+    suffix: str
+
+    def name(self, purpose: str) -> str:
+        """``{prefix}-{purpose}-{suffix}``."""
+        return f"{self.prefix}-{purpose}-{self.suffix}"
+
+    def bucket(self, purpose: str, account_id: str) -> str:
+        """A globally unique bucket name: the account id joins the purpose."""
+        return self.name(f"{purpose}-{account_id}")
+
+    # One method per named thing, so the stack and the validator cannot drift apart.
+    def kms_alias(self) -> str:
+        """Alias of the pipeline key."""
+        return f"alias/{self.name('key')}"
+
+    def build_log_group(self) -> str:
+        """Log group of the CodeBuild project (CodeBuild's default path)."""
+        return f"/aws/codebuild/{self.name('build')}"
+
+    def deploy_log_group(self) -> str:
+        """Log group of the deploy function (Lambda's default path)."""
+        return f"/aws/lambda/{self.name('deploy')}"
+
+    def release_parameter(self) -> str:
+        """SSM parameter the deploy step records the current release in."""
+        return f"/{self.prefix}/{self.suffix}/release"
+
+    def all_names(self, account_id: str = ACCOUNT_ID_PLACEHOLDER) -> list[tuple[Kind, str]]:
+        """Every name the stack may create, with the rule it must satisfy."""
+        return [
+            (Kind.KMS_ALIAS, self.kms_alias()),
+            *((Kind.S3_BUCKET, self.bucket(p, account_id)) for p in BUCKET_PURPOSES),
+            (Kind.ECR_REPOSITORY, self.name("images")),
+            (Kind.CODEBUILD_PROJECT, self.name("build")),
+            (Kind.CODEPIPELINE, self.name("pipeline")),
+            (Kind.LAMBDA_FUNCTION, self.name("deploy")),
+            *((Kind.IAM_ROLE, self.name(p)) for p in ROLE_PURPOSES),
+            *((Kind.EVENT_RULE, self.name(p)) for p in RULE_PURPOSES),
+            (Kind.SNS_TOPIC, self.name("notifications")),
+            *((Kind.SQS_QUEUE, self.name(p)) for p in QUEUE_PURPOSES),
+            (Kind.LOG_GROUP, self.build_log_group()),
+            (Kind.LOG_GROUP, self.deploy_log_group()),
+            (Kind.SSM_PARAMETER, self.release_parameter()),
+        ]
+
+    def problems(self) -> list[str]:
+        """Why any derived name would be rejected by its service; empty when all are valid."""
+        found = (kind.value.problem(name) for kind, name in self.all_names())
+        return [p for p in found if p is not None]
+
+
+BUCKET_PURPOSES = ("artifacts", "source", "access-logs")
+ROLE_PURPOSES = ("pipeline-role", "build-role", "deploy-role", "source-events-role")
+RULE_PURPOSES = ("pipeline-state", "source-change")
+QUEUE_PURPOSES = ("events-dlq", "deploy-dlq")
