@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pulumi
 import pytest
-from conftest import ACCOUNT_ID, new_mocks, run_program
+from conftest import ACCOUNT_ID, REGION, run_program
 
+from tap_cicd import graph
 from tap_cicd.errors import ConfigError
 from tap_cicd.stack import define, load_settings
 
@@ -43,7 +44,7 @@ def test_environment_supplies_missing_config(
 
 def test_invalid_config_registers_nothing(config: dict[str, str]) -> None:
     set_config(config, environmentSuffix="Bad_Suffix")
-    mocks, _monitor, _collector = new_mocks()
+    runtime = graph.install(ACCOUNT_ID, REGION)
     with pytest.raises(ConfigError, match="invalid config 'environmentSuffix'"):
         define()
-    assert mocks.registered == []
+    assert runtime.monitor.nodes == []

@@ -11,11 +11,13 @@ from conftest import ACCOUNT_ID, REGION, Program, deploy_stack, deprecated_input
 
 from tap_cicd import documents
 from tap_cicd.config import Settings
+from tap_cicd.graph import offline_key_id
 from tap_cicd.pipeline import CicdPipelineStack, CicdPipelineStackArgs
 from tap_cicd.pipeline.build import buildspec
 from tap_cicd.pipeline.delivery import user_parameters
 
-KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0000-key"
+KEY_ID = offline_key_id("tap-cicd-key")
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{KEY_ID}"
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -28,8 +30,8 @@ def by_bucket(program: Program, typ: str) -> dict[str, dict[str, Any]]:
 def test_resource_inventory(default_program: Program, github_program: Program) -> None:
     def count(p: Program) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for r in p.resources:
-            counts[r.typ] = counts.get(r.typ, 0) + 1
+        for r in p.nodes:
+            counts[r.type] = counts.get(r.type, 0) + 1
         return counts
 
     default = count(default_program)
@@ -49,18 +51,18 @@ def test_resource_inventory(default_program: Program, github_program: Program) -
 
 
 def test_every_child_is_parented_to_the_component(program: Program) -> None:
-    components = [r for r in program.resources if not r.custom]
-    assert [c.typ for c in components] == ["tap:index:TapStack", "tap:cicd:CicdPipelineStack"]
+    components = [r for r in program.nodes if not r.custom]
+    assert [c.type for c in components] == ["tap:index:TapStack", "tap:cicd:CicdPipelineStack"]
     assert "tap:index:TapStack$tap:cicd:CicdPipelineStack::" in components[1].urn
-    for resource in program.resources:
+    for resource in program.nodes:
         if resource.custom:
             assert "tap:cicd:CicdPipelineStack$" in resource.urn, resource.urn
 
 
 def test_no_deprecation_reported_and_only_known_invokes(program: Program) -> None:
     assert [w for w in program.warnings if "deprecated" in w] == []
-    assert deprecated_inputs(program.resources) == []
-    assert set(program.calls) == {
+    assert deprecated_inputs(program.nodes) == []
+    assert set(program.invokes) == {
         "aws:index/getCallerIdentity:getCallerIdentity",
         "aws:index/getRegion:getRegion",
         "aws:index/getPartition:getPartition",
@@ -68,9 +70,7 @@ def test_no_deprecation_reported_and_only_known_invokes(program: Program) -> Non
 
 
 def test_names_follow_the_convention(default_program: Program) -> None:
-    physical = {
-        r.typ: r.inputs.get("name") for r in default_program.resources if "name" in r.inputs
-    }
+    physical = {r.type: r.inputs.get("name") for r in default_program.nodes if "name" in r.inputs}
     assert physical["aws:ecr/repository:Repository"] == "pipeline-images-dev"
     assert physical["aws:codebuild/project:Project"] == "pipeline-build-dev"
     assert physical["aws:codepipeline/pipeline:Pipeline"] == "pipeline-pipeline-dev"
@@ -94,9 +94,9 @@ def test_names_follow_the_convention(default_program: Program) -> None:
 
 def test_custom_prefix_and_suffix_reach_every_name() -> None:
     program = deploy_stack({"namePrefix": "shop", "environmentSuffix": "pr-7"})
-    for resource in program.resources:
+    for resource in program.nodes:
         name = resource.inputs.get("name") or resource.inputs.get("bucket")
-        if isinstance(name, str) and resource.typ != "aws:iam/rolePolicy:RolePolicy":
+        if isinstance(name, str) and resource.type != "aws:iam/rolePolicy:RolePolicy":
             assert "shop-" in name, name
             assert name.endswith("-pr-7"), name
     assert program.outputs["pipelineName"] == "shop-pipeline-pr-7"
@@ -104,12 +104,12 @@ def test_custom_prefix_and_suffix_reach_every_name() -> None:
 
 def test_tags_on_every_taggable_resource(github_program: Program) -> None:
     expected = {"Project": "pipeline", "Environment": "dev", "ManagedBy": "tap", "CostCenter": "42"}
-    tagged = [r for r in github_program.resources if "tags" in r.inputs]
+    tagged = [r for r in github_program.nodes if "tags" in r.inputs]
     assert len(tagged) >= 12
     for resource in tagged:
         assert resource.inputs["tags"] == expected, resource.name
     taggable = {BUCKET, ROLE, "aws:kms/key:Key", "aws:lambda/function:Function"}
-    assert taggable <= {r.typ for r in tagged}
+    assert taggable <= {r.type for r in tagged}
 
 
 def test_kms_key(program: Program) -> None:
@@ -122,7 +122,7 @@ def test_kms_key(program: Program) -> None:
     assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
     events = policy["Statement"][2]["Condition"]["ArnLike"]["aws:SourceArn"]
     assert events == f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/pipeline-*-dev"
-    assert program.one("aws:kms/alias:Alias").inputs["targetKeyId"] == "0000-key"
+    assert program.one("aws:kms/alias:Alias").inputs["targetKeyId"] == KEY_ID
     assert len(program.of("aws:kms/key:Key")) == 1
 
 
@@ -185,7 +185,7 @@ def test_ecr_repository(program: Program) -> None:
     policy = program.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs
     assert policy["repository"] == "pipeline-images-dev"
     assert json.loads(policy["policy"]) == documents.ecr_lifecycle_policy()
-    assert "aws:ecr/repositoryPolicy:RepositoryPolicy" not in {r.typ for r in program.resources}
+    assert "aws:ecr/repositoryPolicy:RepositoryPolicy" not in {r.type for r in program.nodes}
 
 
 def test_log_groups(program: Program) -> None:
@@ -367,7 +367,7 @@ def test_deploy_function(program: Program) -> None:
     assert invoke["destinationConfig"]["onFailure"]["destination"] == (
         f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:pipeline-deploy-dlq-dev"
     )
-    assert "aws:lambda/permission:Permission" not in {r.typ for r in program.resources}
+    assert "aws:lambda/permission:Permission" not in {r.type for r in program.nodes}
 
 
 def test_roles_trust_one_service_with_conditions(program: Program) -> None:
@@ -385,7 +385,7 @@ def test_roles_trust_one_service_with_conditions(program: Program) -> None:
             assert "aws:SourceArn" in statement["Condition"]["ArnLike"]
         assert "managedPolicyArns" not in role
     assert "aws:iam/rolePolicyAttachment:RolePolicyAttachment" not in {
-        r.typ for r in program.resources
+        r.type for r in program.nodes
     }
 
 
@@ -509,4 +509,4 @@ def test_deprecation_guards_can_fail() -> None:
 
     program = run_program(body)
     assert any("BucketV2 is deprecated" in w for w in program.warnings)
-    assert deprecated_inputs(program.resources) == ["aws:s3/bucket:Bucket acl: acl is deprecated"]
+    assert deprecated_inputs(program.nodes) == ["aws:s3/bucket:Bucket acl: acl is deprecated"]

@@ -1,0 +1,247 @@
+"""The program's resource graph, offline: run ``TapStack`` under recording mocks.
+
+This is what ``tap preview`` shows and what the policy rules check: every resource with its
+type, name, parent and inputs, resolved the way ``pulumi preview`` would see them, without
+credentials or an endpoint. Provider-computed outputs (ARNs, URLs) are synthesised from the
+names, for a placeholder account and region.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+PLACEHOLDER_ACCOUNT = "123456789012"
+PLACEHOLDER_REGION = "us-east-1"
+PARTITION = "aws"
+KNOWN_INVOKES = (
+    "aws:index/getCallerIdentity:getCallerIdentity",
+    "aws:index/getRegion:getRegion",
+    "aws:index/getPartition:getPartition",
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One resource of the graph."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+@dataclass
+class Graph:
+    """Every resource one run of the program registered, in registration order."""
+
+    nodes: list[Node]
+    outputs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    invokes: list[str] = field(default_factory=list)
+
+    def of(self, typ: str) -> list[Node]:
+        """All resources of one type token."""
+        return [n for n in self.nodes if n.type == typ]
+
+    def one(self, typ: str, name_part: str = "") -> Node:
+        """The one resource of ``typ`` whose logical name contains ``name_part``."""
+        found = [n for n in self.of(typ) if name_part in n.name]
+        if len(found) != 1:
+            names = [n.name for n in found]
+            raise LookupError(f"expected one {typ} named *{name_part}*, found {names}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Node]:
+        """The nodes, by URN."""
+        return {n.urn: n for n in self.nodes}
+
+
+class UnknownInvokeError(RuntimeError):
+    """The program called a data source the offline graph cannot answer."""
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers registrations with synthesised outputs and the invokes the program uses."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.invokes: list[str] = []
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Outputs are the inputs plus synthesised ARNs and URLs; components get nothing."""
+        if not args.custom:
+            return None, {}
+        physical, computed = synthesised_outputs(
+            args.typ, args.name, args.inputs, self.account_id, self.region
+        )
+        return physical, {**args.inputs, **computed}
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        """Answer getCallerIdentity, getRegion and getPartition (camelCase wire names)."""
+        self.invokes.append(args.token)
+        answers: dict[str, dict[str, Any]] = {
+            KNOWN_INVOKES[0]: {
+                "accountId": self.account_id,
+                "arn": f"arn:{PARTITION}:iam::{self.account_id}:user/tap",
+                "userId": "AIDATAPOFFLINE",
+                "id": self.account_id,
+            },
+            KNOWN_INVOKES[1]: {
+                "region": self.region,
+                "id": self.region,
+                "description": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+            },
+            KNOWN_INVOKES[2]: {
+                "partition": PARTITION,
+                "id": PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+            },
+        }
+        if args.token not in answers:
+            raise UnknownInvokeError(f"the offline graph cannot answer invoke {args.token}")
+        return answers[args.token], []
+
+
+def synthesised_outputs(
+    typ: str, name: str, inputs: Mapping[str, Any], account_id: str, region: str
+) -> tuple[str, dict[str, Any]]:
+    """The physical id and the provider-computed outputs (camelCase), derived from the inputs."""
+    physical = str(inputs.get("name") or inputs.get("bucket") or f"{name}-id")
+
+    def arn(service: str, resource: str, regional: bool = True) -> str:
+        return f"arn:{PARTITION}:{service}:{region if regional else ''}:{account_id}:{resource}"
+
+    key_id = offline_key_id(name)
+    computers: dict[str, Callable[[], dict[str, Any]]] = {
+        "aws:kms/key:Key": lambda: {"arn": arn("kms", f"key/{key_id}"), "keyId": key_id},
+        "aws:s3/bucket:Bucket": lambda: {"arn": f"arn:{PARTITION}:s3:::{physical}"},
+        "aws:ecr/repository:Repository": lambda: {
+            "arn": arn("ecr", f"repository/{physical}"),
+            "repositoryUrl": f"{account_id}.dkr.ecr.{region}.amazonaws.com/{physical}",
+        },
+        "aws:iam/role:Role": lambda: {"arn": arn("iam", f"role/{physical}", regional=False)},
+        "aws:cloudwatch/logGroup:LogGroup": lambda: {"arn": arn("logs", f"log-group:{physical}")},
+        "aws:codebuild/project:Project": lambda: {"arn": arn("codebuild", f"project/{physical}")},
+        "aws:lambda/function:Function": lambda: {"arn": arn("lambda", f"function:{physical}")},
+        "aws:sns/topic:Topic": lambda: {"arn": arn("sns", physical)},
+        "aws:sqs/queue:Queue": lambda: {
+            "arn": arn("sqs", physical),
+            "url": f"https://sqs.{region}.amazonaws.com/{account_id}/{physical}",
+        },
+        "aws:cloudwatch/eventRule:EventRule": lambda: {"arn": arn("events", f"rule/{physical}")},
+        "aws:codepipeline/pipeline:Pipeline": lambda: {"arn": arn("codepipeline", physical)},
+        "aws:ssm/parameter:Parameter": lambda: {"arn": arn("ssm", f"parameter{physical}")},
+    }
+    computer = computers.get(typ)
+    return physical, (computer() if computer else {})
+
+
+def offline_key_id(name: str) -> str:
+    """A stable, key-id-shaped identifier for the KMS key of logical name ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tap:{name}"))
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@dataclass
+class Runtime:
+    """Mocks installed as the Pulumi runtime, with what they have seen so far."""
+
+    mocks: RecordingMocks
+    monitor: RecordingMonitor
+    collector: _Collect
+
+
+def install(
+    account_id: str = PLACEHOLDER_ACCOUNT,
+    region: str = PLACEHOLDER_REGION,
+    project: str = "tap",
+    stack: str = "offline",
+) -> Runtime:
+    """Install fresh recording mocks as the Pulumi runtime (``preview=False``)."""
+    mocks = RecordingMocks(account_id, region)
+    monitor = RecordingMonitor(mocks)
+    collector = _Collect()
+    logger = logging.getLogger(f"tap.graph.engine.{id(collector)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
+    return Runtime(mocks, monitor, collector)
+
+
+def run(
+    body: Callable[[], Mapping[str, pulumi.Output[Any]]],
+    account_id: str = PLACEHOLDER_ACCOUNT,
+    region: str = PLACEHOLDER_REGION,
+    stack: str = "offline",
+) -> Graph:
+    """Run ``body`` (a program returning its outputs) under fresh mocks and return its graph."""
+    runtime = install(account_id, region, stack=stack)
+    outputs: dict[str, Any] = {}
+
+    def program() -> pulumi.Output[None]:
+        return pulumi.Output.all(**body()).apply(outputs.update)
+
+    # ``runtime.test`` waits for every registration, not only for the returned outputs.
+    wait_for_all: Callable[[], None] = pulumi.runtime.test(program)  # type: ignore[no-untyped-call]
+    wait_for_all()
+    return Graph(
+        list(runtime.monitor.nodes),
+        outputs,
+        list(runtime.collector.messages),
+        list(runtime.mocks.invokes),
+    )
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that keeps every registration: URN, type, name, parent, inputs, outputs."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.nodes: list[Node] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        """Register through the mocks, then record the resource."""
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            node = Node(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                inputs=dict(rpc.deserialize_properties(request.object)),
+                outputs=dict(self.resources[response.urn].state),
+            )
+            with self._lock:
+                self.nodes.append(node)
+        return response

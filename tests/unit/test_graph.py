@@ -1,0 +1,41 @@
+"""The offline resource graph: recording, parents, synthesised outputs and its refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+from conftest import Program, run_program
+
+from tap_cicd import graph
+
+
+def test_parents_and_lookup(default_program: Program) -> None:
+    nodes = default_program.by_urn()
+    pipeline = default_program.one("tap:cicd:CicdPipelineStack")
+    root = default_program.one("tap:index:TapStack")
+    assert pipeline.parent == root.urn
+    assert root.parent is not None
+    assert root.parent.endswith("pulumi:pulumi:Stack::tap-unit")
+    key = default_program.one("aws:kms/key:Key")
+    assert nodes[key.urn] is key
+    assert key.parent == pipeline.urn
+    assert key.outputs["arn"].endswith(graph.offline_key_id(key.name))
+    with pytest.raises(LookupError, match="expected one aws:s3/bucket:Bucket"):
+        default_program.one("aws:s3/bucket:Bucket")
+
+
+def test_unknown_invoke_fails_the_run() -> None:
+    def body() -> dict[str, pulumi.Output[Any]]:
+        return {"zones": aws.get_availability_zones_output().names}
+
+    with pytest.raises(Exception, match="cannot answer invoke aws:index/getAvailabilityZones"):
+        run_program(body)
+
+
+def test_offline_defaults_are_placeholders() -> None:
+    result = graph.run(lambda: {"id": aws.sns.Topic("t", name="n").arn})
+    assert result.outputs == {"id": f"arn:aws:sns:us-east-1:{graph.PLACEHOLDER_ACCOUNT}:n"}
+    assert [n.type for n in result.nodes] == ["aws:sns/topic:Topic"]
