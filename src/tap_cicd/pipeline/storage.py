@@ -61,7 +61,7 @@ def create_storage(ctx: Context, name: str, key_arn: pulumi.Output[str]) -> Stor
         names["artifacts"],
         key_arn=key_arn,
         expire_days=ARTIFACT_EXPIRE_DAYS,
-        log_bucket=logs.bucket,
+        log_bucket=logs,
     )
     source = None
     if with_source:
@@ -71,7 +71,7 @@ def create_storage(ctx: Context, name: str, key_arn: pulumi.Output[str]) -> Stor
             names["source"],
             key_arn=key_arn,
             expire_days=ARTIFACT_EXPIRE_DAYS,
-            log_bucket=logs.bucket,
+            log_bucket=logs,
         )
         # The pipeline starts from S3's EventBridge notifications, not from polling.
         aws.s3.BucketNotification(
@@ -90,7 +90,7 @@ def _hardened(
     *,
     key_arn: pulumi.Output[str] | None,
     expire_days: int,
-    log_bucket: aws.s3.Bucket | None,
+    log_bucket: HardenedBucket | None,
     log_delivery_for: pulumi.Output[list[str]] | None = None,
 ) -> HardenedBucket:
     # force_destroy: a stack must be destroyable with its artifacts in it (baseline S7).
@@ -141,9 +141,10 @@ def _hardened(
         aws.s3.BucketLogging(
             f"{name}-logging",
             bucket=bucket.id,
-            target_bucket=log_bucket.id,
+            target_bucket=log_bucket.bucket.id,
             target_prefix=pulumi.Output.concat(bucket_name, "/"),
-            opts=child,
+            # Deliveries are allowed by the log bucket's policy; it must exist first.
+            opts=ctx.opts(depends_on=[bucket, log_bucket.policy]),
         )
     if log_delivery_for is None:
         policy_json = document(documents.tls_only_bucket_policy, bucket_arn=bucket.arn)

@@ -1,0 +1,320 @@
+"""The local deployer: the real program, run through Pulumi's mock seam, applied with boto3.
+
+Each registration the program makes reaches ``DeployMonitor.RegisterResource``; the deployer
+diffs it against the stack's state and creates, updates, replaces or leaves the resource,
+then writes the state before answering, so an interrupted run loses nothing. Resources in
+the state that the program no longer declares are deleted after the run, dependents first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
+from pulumi.runtime.mocks import MockMonitor
+
+from tap_cicd.errors import DeployError
+from tap_cicd.local.provider import HANDLERS, Context, Handler
+from tap_cicd.local.provider.compute import code_digest
+from tap_cicd.local.state import ResourceState, StackState, StateStore
+
+CREATED, UPDATED, REPLACED, DELETED, UNCHANGED = (
+    "created",
+    "updated",
+    "replaced",
+    "deleted",
+    "unchanged",
+)
+OPERATIONS = (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One resource finished: what happened to it and how long it took."""
+
+    operation: str
+    type: str
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program registered, with what the engine knows about it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    dependencies: list[str]
+    ignore_changes: list[str]
+
+
+@dataclass
+class Summary:
+    """What one ``up`` or ``destroy`` did."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
+    seconds: float = 0.0
+    writes: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def normalize(value: Any) -> Any:
+    """Inputs as JSON-able data: assets become their content digest, so they diff by content."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"__archive_sha256": code_digest(value)}
+    if isinstance(value, Mapping):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalize(v) for v in value]
+    return value
+
+
+def deletion_order(resources: list[ResourceState]) -> list[ResourceState]:
+    """Dependents before what they depend on (reverse topological order)."""
+    remaining = {r.urn: r for r in resources}
+    order: list[ResourceState] = []
+    while remaining:
+        needed = {d for r in remaining.values() for d in r.dependencies}
+        ready = [r for urn, r in remaining.items() if urn not in needed]
+        if not ready:  # a cycle cannot come from Pulumi; fall back to reverse registration
+            ready = [list(remaining.values())[-1]]
+        for resource in reversed(ready):
+            order.append(resource)
+            del remaining[resource.urn]
+    return order
+
+
+class Deployer:
+    """Applies one stack's registrations to AWS (the emulator) and keeps its state."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        state: StackState,
+        ctx: Context,
+        on_event: Callable[[Event], None] = lambda _event: None,
+        handlers: Mapping[str, Handler] = HANDLERS,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.ctx = ctx
+        self.on_event = on_event
+        self.handlers = handlers
+        self.summary = Summary()
+        self.seen: set[str] = set()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def apply(self, registration: Registration) -> tuple[str | None, dict[str, Any]]:
+        """Bring one resource to its declared inputs; returns its id and outputs."""
+        urn, typ, name = registration.urn, registration.type, registration.name
+        inputs, dependencies = registration.inputs, registration.dependencies
+        started = time.monotonic()
+        with self._lock:
+            self.seen.add(urn)
+            old = self.state.resources.get(urn)
+        if not registration.custom:
+            self._record(ResourceState(urn, typ, "", False, {}, {}, dependencies), None)
+            return None, {}
+        handler = self.handlers.get(typ)
+        if handler is None:
+            raise self._fail(f"the local target cannot deploy {typ} ({name})")
+        wanted = normalize(inputs)
+        if old is not None and old.type == typ:
+            for key in registration.ignore_changes:  # ignore_changes: keep what was deployed
+                if key in old.inputs:
+                    wanted[key] = old.inputs[key]
+                    inputs[key] = old.inputs[key]
+        try:
+            operation, resource_id, computed = self._converge(handler, urn, old, inputs, wanted)
+        except (ClientError, BotoCoreError, TypeError, KeyError, RuntimeError) as error:
+            raise self._fail(f"{typ} {name}: {type(error).__name__}: {error}") from error
+        resource = ResourceState(urn, typ, resource_id, True, wanted, computed, dependencies)
+        self._record(resource, Event(operation, typ, name, time.monotonic() - started))
+        return resource_id, {**inputs, **computed}
+
+    def _converge(
+        self,
+        handler: Handler,
+        urn: str,
+        old: ResourceState | None,
+        inputs: dict[str, Any],
+        wanted: dict[str, Any],
+    ) -> tuple[str, str, dict[str, Any]]:
+        if old is None or old.type != handler.type:
+            resource_id, computed = handler.create(self.ctx, urn, inputs)
+            return CREATED, resource_id, computed
+        changed = {k for k in set(wanted) | set(old.inputs) if wanted.get(k) != old.inputs.get(k)}
+        if not changed:
+            return UNCHANGED, old.id, old.outputs
+        if handler.update is not None and not changed & set(handler.replace_on):
+            return UPDATED, old.id, handler.update(self.ctx, old.id, old.inputs, inputs)
+        # Names are fixed, so the old resource must go before the new one can take its name.
+        handler.delete(self.ctx, old.id, old.inputs)
+        with self._lock:
+            self.state.resources.pop(urn, None)
+            self.store.save(self.state)
+        resource_id, computed = handler.create(self.ctx, urn, inputs)
+        return REPLACED, resource_id, computed
+
+    def _record(self, resource: ResourceState, event: Event | None) -> None:
+        with self._lock:
+            self.state.resources.pop(resource.urn, None)
+            self.state.resources[resource.urn] = resource
+            self.store.save(self.state)
+            if event is not None:
+                self.summary.counts[event.operation] += 1
+                self.on_event(event)
+
+    def _fail(self, message: str) -> DeployError:
+        error = DeployError(message)
+        with self._lock:
+            self.errors.append(error.message)
+        return error
+
+    def delete_missing(self) -> None:
+        """Delete what the state holds but the program no longer declares."""
+        stale = [r for urn, r in self.state.resources.items() if urn not in self.seen]
+        self.delete(stale)
+
+    def delete(self, resources: list[ResourceState]) -> None:
+        """Delete ``resources``, dependents first, saving the state after each."""
+        for resource in deletion_order(resources):
+            started = time.monotonic()
+            if resource.custom:
+                handler = self.handlers[resource.type]
+                try:
+                    handler.delete(self.ctx, resource.id, resource.inputs)
+                except (ClientError, BotoCoreError) as error:
+                    name = resource.urn.split("::")[-1]
+                    raise self._fail(
+                        f"deleting {resource.type} {name}: {type(error).__name__}: {error}"
+                    ) from error
+            with self._lock:
+                del self.state.resources[resource.urn]
+                self.store.save(self.state)
+                if resource.custom:
+                    self.summary.counts[DELETED] += 1
+                    name = resource.urn.split("::")[-1]
+                    seconds = time.monotonic() - started
+                    self.on_event(Event(DELETED, resource.type, name, seconds))
+
+
+class DeployMonitor(MockMonitor):
+    """A mock monitor whose registrations are deployed by a ``Deployer``."""
+
+    def __init__(self, mocks: DeployMocks) -> None:
+        super().__init__(mocks)
+        self.deploy_mocks = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        """Hand the URN, dependencies and ignore_changes to the mocks, then register."""
+        if request.type != "pulumi:pulumi:Stack":
+            dependencies = list(request.dependencies)
+            if request.parent:
+                dependencies.append(request.parent)
+            self.deploy_mocks.pending.request = (
+                self.make_urn(request.parent, request.type, request.name),
+                sorted(set(dependencies)),
+                list(request.ignoreChanges),
+            )
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
+class DeployMocks(pulumi.runtime.Mocks):
+    """Mocks that deploy each resource and answer the invokes from the endpoint itself."""
+
+    def __init__(self, deployer: Deployer) -> None:
+        self.deployer = deployer
+        self.pending = threading.local()
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Deploy the resource the monitor is registering on this thread."""
+        urn, dependencies, ignore_changes = self.pending.request
+        return self.deployer.apply(
+            Registration(
+                urn,
+                args.typ,
+                args.name,
+                dict(args.inputs),
+                bool(args.custom),
+                dependencies,
+                ignore_changes,
+            )
+        )
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        """getCallerIdentity, getRegion and getPartition, as the endpoint answers them."""
+        ctx = self.deployer.ctx
+        answers = {
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": ctx.account_id,
+                "arn": f"arn:aws:iam::{ctx.account_id}:user/tap",
+                "userId": "AIDATAPLOCAL",
+                "id": ctx.account_id,
+            },
+            "aws:index/getRegion:getRegion": {
+                "region": ctx.region,
+                "id": ctx.region,
+                "description": ctx.region,
+                "endpoint": f"ec2.{ctx.region}.amazonaws.com",
+            },
+            "aws:index/getPartition:getPartition": {
+                "partition": "aws",
+                "id": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+            },
+        }
+        if args.token not in answers:
+            raise self.deployer._fail(f"the local target cannot answer invoke {args.token}")
+        return answers[args.token], []
+
+
+def run_program(
+    deployer: Deployer,
+    program: Callable[[], None],
+    config: Mapping[str, str],
+    project: str = "tap",
+) -> dict[str, Any]:
+    """Run ``program`` with ``config`` through the deployer; returns the stack's exports."""
+    mocks = DeployMocks(deployer)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project,
+        stack=deployer.state.stack,
+        preview=False,
+        monitor=DeployMonitor(mocks),
+    )
+    pulumi.runtime.set_all_config(dict(config))
+    exports: dict[str, Any] = {}
+
+    def body() -> pulumi.Output[None]:
+        program()
+        root = pulumi.runtime.get_root_resource()
+        outputs: dict[str, Any] = dict(getattr(root, "outputs", {}))
+        return pulumi.Output.all(**outputs).apply(exports.update)
+
+    wait_for_all: Callable[[], None] = pulumi.runtime.test(body)  # type: ignore[no-untyped-call]
+    try:
+        wait_for_all()
+    except Exception as error:
+        if deployer.errors:  # the first deploy error is the cause; the rest is its echo
+            raise DeployError(deployer.errors[0]) from error
+        raise
+    finally:
+        pulumi.runtime.set_all_config({})
+    return exports

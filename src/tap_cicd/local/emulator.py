@@ -1,0 +1,169 @@
+"""The local AWS emulator: a moto server process on 127.0.0.1, its pid and port under the home."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tap_cicd.errors import EmulatorError
+from tap_cicd.local.clients import Clients
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+START_TIMEOUT_SECONDS = 30.0
+MARKER_PARAMETER = "/tap-emulator/instance-id"
+"""An SSM parameter naming this emulator instance: a restarted (empty) emulator has none."""
+ACCESS_KEY = "test"  # the emulator accepts any credentials; these never reach AWS
+SECRET_KEY = "test"  # noqa: S105 - a dummy the emulator requires, not a secret
+
+
+@dataclass(frozen=True)
+class EmulatorInfo:
+    """A running emulator."""
+
+    pid: int
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        """Its endpoint URL (what boto3 and the AWS CLI take as ``--endpoint-url``)."""
+        return f"http://{HOST}:{self.port}"
+
+
+def reachable(endpoint: str, timeout: float = 1.0) -> bool:
+    """Whether a moto server answers at ``endpoint``."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout) as response:  # noqa: S310 - a loopback http URL we built
+            return int(response.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def port_free(port: int) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class Emulator:
+    """Starts, stops and finds the emulator whose pid and port live under ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.info_path = home / "emulator.json"
+        self.log_path = home / "emulator.log"
+
+    def info(self) -> EmulatorInfo | None:
+        """The running emulator, or ``None`` (a stale record is removed)."""
+        try:
+            data = json.loads(self.info_path.read_text())
+            info = EmulatorInfo(pid=int(data["pid"]), port=int(data["port"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if _alive(info.pid) and reachable(info.endpoint):
+            return info
+        self.info_path.unlink(missing_ok=True)
+        return None
+
+    def start(self, port: int = DEFAULT_PORT) -> tuple[EmulatorInfo, bool]:
+        """Start the emulator (or find the running one); returns it and whether it is new."""
+        running = self.info()
+        if running is not None:
+            return running, False
+        port = free_port() if port == 0 else port
+        if not port_free(port):
+            raise EmulatorError(
+                f"port {port} on {HOST} is in use by another process; "
+                "pick another with --port or stop that process"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the tap command that started it
+            )
+        info = EmulatorInfo(process.pid, port)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not reachable(info.endpoint, timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                raise EmulatorError(
+                    f"the emulator did not start on {info.endpoint}; see {self.log_path}"
+                )
+            time.sleep(0.1)
+        self.info_path.write_text(json.dumps(asdict(info)))
+        instance_id(self.clients(info))
+        return info, True
+
+    def stop(self) -> EmulatorInfo | None:
+        """Stop the running emulator; returns what was stopped, ``None`` when none ran."""
+        info = self.info()
+        self.info_path.unlink(missing_ok=True)
+        if info is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _alive(info.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(info.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(info.pid, signal.SIGKILL)
+        return info
+
+    @staticmethod
+    def clients(info: EmulatorInfo, region: str = "us-east-1") -> Clients:
+        """boto3 clients for the emulator, with its dummy credentials."""
+        return Clients(info.endpoint, region, ACCESS_KEY, SECRET_KEY)
+
+
+def instance_id(clients: Clients) -> str:
+    """The emulator's instance id, created on first use (a restarted emulator gets a new one)."""
+    ssm = clients("ssm")
+    try:
+        return str(ssm.get_parameter(Name=MARKER_PARAMETER)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        marker = str(uuid.uuid4())
+        ssm.put_parameter(Name=MARKER_PARAMETER, Value=marker, Type="String")
+        return marker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (started by this process and exited) still answers kill(0).
+    with contextlib.suppress(ChildProcessError):
+        finished, _status = os.waitpid(pid, os.WNOHANG)
+        if finished == pid:
+            return False
+    return True

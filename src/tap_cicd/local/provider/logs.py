@@ -1,0 +1,62 @@
+"""CloudWatch Logs: log groups with retention and the key."""
+
+from __future__ import annotations
+
+import contextlib
+
+from tap_cicd.local.provider._common import (
+    Context,
+    Handler,
+    Inputs,
+    Outputs,
+    ignore_missing,
+    integer,
+)
+
+
+def _outputs(ctx: Context, name: str) -> Outputs:
+    # The provider reports the ARN without DescribeLogGroups' trailing ":*".
+    return {"arn": ctx.arn("logs", f"log-group:{name}")}
+
+
+def create_log_group(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
+    logs = ctx.clients("logs")
+    name = inputs["name"]
+    params = {"logGroupName": name, "tags": dict(inputs.get("tags") or {})}
+    if inputs.get("kmsKeyId"):
+        params["kmsKeyId"] = inputs["kmsKeyId"]
+    # An interrupted run may have created it: adopt it.
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(**params)
+    return name, update_log_group(ctx, name, {}, inputs)
+
+
+def update_log_group(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
+    logs = ctx.clients("logs")
+    if new.get("retentionInDays"):
+        logs.put_retention_policy(
+            logGroupName=name, retentionInDays=integer(new["retentionInDays"])
+        )
+    else:
+        logs.delete_retention_policy(logGroupName=name)
+    if old and new.get("kmsKeyId") != old.get("kmsKeyId"):
+        if new.get("kmsKeyId"):
+            logs.associate_kms_key(logGroupName=name, kmsKeyId=new["kmsKeyId"])
+        else:
+            logs.disassociate_kms_key(logGroupName=name)
+    if old and new.get("tags"):
+        logs.tag_resource(resourceArn=_outputs(ctx, name)["arn"], tags=dict(new["tags"]))
+    return _outputs(ctx, name)
+
+
+HANDLERS = [
+    Handler(
+        "aws:cloudwatch/logGroup:LogGroup",
+        create_log_group,
+        lambda ctx, name, _i: ignore_missing(
+            lambda: ctx.clients("logs").delete_log_group(logGroupName=name)
+        ),
+        update_log_group,
+        replace_on=("name",),
+    )
+]
