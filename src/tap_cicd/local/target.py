@@ -87,6 +87,7 @@ class LocalTarget:
                     deployer = Deployer(self.store, state, ctx, on_event)
                     deployer.delete(list(state.resources.values()))
                     summary = deployer.summary
+                    summary.writes = len(clients.writes)
             self.store.remove(stack)
         summary.seconds = time.monotonic() - started
         return summary

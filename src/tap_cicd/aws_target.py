@@ -1,0 +1,49 @@
+"""``--target aws``: the real Pulumi engine, through the Automation API on this project."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation
+
+from tap_cicd.errors import TargetError
+
+INSTALL_HINT = (
+    "the Pulumi CLI is not installed, and --target aws runs the real engine through it: "
+    "install it (curl -fsSL https://get.pulumi.com | sh), run 'pulumi login', and retry"
+)
+
+
+def _stack(project_dir: Path, stack: str, config: Mapping[str, str]) -> Any:
+    """A local workspace on this project and stack, with the config set."""
+    if shutil.which("pulumi") is None:
+        raise TargetError(INSTALL_HINT)
+    if not (project_dir / "Pulumi.yaml").exists():
+        raise TargetError(f"no Pulumi.yaml in {project_dir}: run tap from the project directory")
+    workspace_stack = automation.create_or_select_stack(stack_name=stack, work_dir=str(project_dir))
+    for key, value in config.items():
+        workspace_stack.set_config(key, automation.ConfigValue(value=value))
+    return workspace_stack
+
+
+def up(
+    project_dir: Path, stack: str, config: Mapping[str, str], echo: Callable[[str], None]
+) -> dict[str, Any]:
+    """``pulumi up``; returns the stack outputs."""
+    result = _stack(project_dir, stack, config).up(on_output=echo)
+    return {key: output.value for key, output in result.outputs.items()}
+
+
+def preview(
+    project_dir: Path, stack: str, config: Mapping[str, str], echo: Callable[[str], None]
+) -> None:
+    """``pulumi preview``."""
+    _stack(project_dir, stack, config).preview(on_output=echo)
+
+
+def destroy(project_dir: Path, stack: str, echo: Callable[[str], None]) -> None:
+    """``pulumi destroy``."""
+    _stack(project_dir, stack, {}).destroy(on_output=echo)
