@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
+	$(BIN)/pytest tests/unit tests/local --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 test: lint unit
 

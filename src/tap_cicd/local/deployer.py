@@ -20,7 +20,7 @@ from pulumi.runtime.mocks import MockMonitor
 
 from tap_cicd.errors import DeployError
 from tap_cicd.local.provider import HANDLERS, Context, Handler
-from tap_cicd.local.provider.compute import code_digest
+from tap_cicd.local.provider.compute import ARCHIVE_DIGEST, code_digest
 from tap_cicd.local.state import ResourceState, StackState, StateStore
 
 CREATED, UPDATED, REPLACED, DELETED, UNCHANGED = (
@@ -31,6 +31,13 @@ CREATED, UPDATED, REPLACED, DELETED, UNCHANGED = (
     "unchanged",
 )
 OPERATIONS = (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED)
+SUPERSEDED = "#superseded:"
+"""State key suffix of a replaced resource that still exists until the end of the run."""
+
+
+def base_urn(key: str) -> str:
+    """The URN a state key belongs to (superseded resources keep their URN as a prefix)."""
+    return key.split(SUPERSEDED, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class Summary:
 def normalize(value: Any) -> Any:
     """Inputs as JSON-able data: assets become their content digest, so they diff by content."""
     if isinstance(value, pulumi.AssetArchive):
-        return {"__archive_sha256": code_digest(value)}
+        return {ARCHIVE_DIGEST: code_digest(value)}
     if isinstance(value, Mapping):
         return {str(k): normalize(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -84,7 +91,7 @@ def deletion_order(resources: list[ResourceState]) -> list[ResourceState]:
     order: list[ResourceState] = []
     while remaining:
         needed = {d for r in remaining.values() for d in r.dependencies}
-        ready = [r for urn, r in remaining.items() if urn not in needed]
+        ready = [r for urn, r in remaining.items() if base_urn(urn) not in needed]
         if not ready:  # a cycle cannot come from Pulumi; fall back to reverse registration
             ready = [list(remaining.values())[-1]]
         for resource in reversed(ready):
@@ -113,9 +120,30 @@ class Deployer:
         self.seen: set[str] = set()
         self.errors: list[str] = []
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._active = 0
+        self._closed = False
 
     def apply(self, registration: Registration) -> tuple[str | None, dict[str, Any]]:
         """Bring one resource to its declared inputs; returns its id and outputs."""
+        with self._lock:
+            if self._closed:
+                raise DeployError(f"{registration.name}: not deployed, the run was aborted")
+            self._active += 1
+        try:
+            return self._apply(registration)
+        finally:
+            with self._settled:
+                self._active -= 1
+                self._settled.notify_all()
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Take no new work and wait for the registrations in flight (after a failure)."""
+        with self._settled:
+            self._closed = True
+            self._settled.wait_for(lambda: self._active == 0, timeout=timeout)
+
+    def _apply(self, registration: Registration) -> tuple[str | None, dict[str, Any]]:
         urn, typ, name = registration.urn, registration.type, registration.name
         inputs, dependencies = registration.inputs, registration.dependencies
         started = time.monotonic()
@@ -156,13 +184,31 @@ class Deployer:
         changed = {k for k in set(wanted) | set(old.inputs) if wanted.get(k) != old.inputs.get(k)}
         if not changed:
             return UNCHANGED, old.id, old.outputs
-        if handler.update is not None and not changed & set(handler.replace_on):
+        new_identity = changed & set(handler.replace_on)
+        immutable = changed & set(handler.recreate_on)
+        if handler.update is not None and not new_identity and not immutable:
             return UPDATED, old.id, handler.update(self.ctx, old.id, old.inputs, inputs)
-        # Names are fixed, so the old resource must go before the new one can take its name.
-        handler.delete(self.ctx, old.id, old.inputs)
-        with self._lock:
-            self.state.resources.pop(urn, None)
-            self.store.save(self.state)
+        if immutable and not new_identity:
+            # Same name: the old resource must go before the new one can take it.
+            handler.delete(self.ctx, old.id, old.inputs)
+            with self._lock:
+                self.state.resources.pop(urn, None)
+                self.store.save(self.state)
+        else:
+            # A new identity: create the new resource now and delete the old one after
+            # the run, dependents first, as Pulumi does. Until then the state keeps it.
+            with self._lock:
+                superseded = ResourceState(
+                    f"{urn}{SUPERSEDED}{old.id}",
+                    old.type,
+                    old.id,
+                    True,
+                    old.inputs,
+                    old.outputs,
+                    old.dependencies,
+                )
+                self.state.resources[superseded.urn] = superseded
+                self.store.save(self.state)
         resource_id, computed = handler.create(self.ctx, urn, inputs)
         return REPLACED, resource_id, computed
 
@@ -202,7 +248,7 @@ class Deployer:
             with self._lock:
                 del self.state.resources[resource.urn]
                 self.store.save(self.state)
-                if resource.custom:
+                if resource.custom and SUPERSEDED not in resource.urn:
                     self.summary.counts[DELETED] += 1
                     name = resource.urn.split("::")[-1]
                     seconds = time.monotonic() - started
@@ -312,6 +358,9 @@ def run_program(
     try:
         wait_for_all()
     except Exception as error:
+        # Other registrations may still be running in the engine's threads: let them
+        # finish (and record what they did) before anyone reads or writes the state again.
+        deployer.settle()
         if deployer.errors:  # the first deploy error is the cause; the rest is its echo
             raise DeployError(deployer.errors[0]) from error
         raise

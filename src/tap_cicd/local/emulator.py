@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -99,20 +98,31 @@ class Emulator:
                 "pick another with --port or stop that process"
             )
         self.home.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # survives the tap command that started it
-            )
-        info = EmulatorInfo(process.pid, port)
+        # posix_spawn, not Popen: the server outlives this process, and a Popen object
+        # collected while its child runs warns (ResourceWarning) for nothing.
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (
+                    os.POSIX_SPAWN_OPEN,
+                    1,
+                    str(self.log_path),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                    0o644,
+                ),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,  # its own session: survives the tap command that started it
+        )
+        info = EmulatorInfo(pid, port)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not reachable(info.endpoint, timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
+            if not _alive(pid) or time.monotonic() > deadline:
                 with contextlib.suppress(ProcessLookupError):
-                    process.kill()
+                    os.kill(pid, signal.SIGKILL)
                 raise EmulatorError(
                     f"the emulator did not start on {info.endpoint}; see {self.log_path}"
                 )

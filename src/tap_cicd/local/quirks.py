@@ -38,3 +38,20 @@ def bucket_policy(policy: str) -> str:
         if statement.get("Principal") == "*":
             statement["Principal"] = {"AWS": "*"}
     return json.dumps(document)
+
+
+def update_codebuild_project(codebuild: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """moto does not implement UpdateProject: the emulator gets a delete and a create.
+
+    Against AWS this is one UpdateProject call with the same parameters.
+    """
+    codebuild.delete_project(name=params["name"])
+    project: dict[str, Any] = codebuild.create_project(**params)["project"]
+    return project
+
+
+LOG_GROUP_RECREATE_ON = ("kmsKeyId",)
+"""moto lacks AssociateKmsKey: in the emulator a log group's key change replaces the group.
+
+Against AWS the provider associates the new key in place.
+"""

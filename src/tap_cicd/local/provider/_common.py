@@ -84,4 +84,6 @@ class Handler:
     update: Callable[[Context, str, Inputs, Inputs], Outputs] | None = None
     """Updates in place; ``None``: every change replaces the resource."""
     replace_on: tuple[str, ...] = ()
-    """Inputs whose change replaces the resource (names, parents)."""
+    """Identity inputs (names, parents): a change creates the new resource, then deletes the old."""
+    recreate_on: tuple[str, ...] = ()
+    """Immutable inputs that keep the identity: a change deletes the old resource first."""

@@ -70,8 +70,11 @@ def create_project(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Output
 
 
 def update_project(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs:
-    project = ctx.clients("codebuild").update_project(**_project_params(new))["project"]
+    project = quirks.update_codebuild_project(ctx.clients("codebuild"), _project_params(new))
     return {"arn": project["arn"]}
+
+
+ARCHIVE_DIGEST = "__archive_sha256"
 
 
 def archive_bytes(archive: Any) -> bytes:
@@ -92,7 +95,9 @@ def archive_bytes(archive: Any) -> bytes:
 
 
 def code_digest(archive: Any) -> str:
-    """The SHA-256 of the function code, for diffs and state."""
+    """The SHA-256 of the function code, for diffs and state (state keeps only the digest)."""
+    if isinstance(archive, dict):
+        return str(archive[ARCHIVE_DIGEST])
     return hashlib.sha256(archive_bytes(archive)).hexdigest()
 
 

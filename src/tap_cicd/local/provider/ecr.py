@@ -82,7 +82,8 @@ HANDLERS = [
         create_repository,
         delete_repository,
         update_repository,
-        replace_on=("name", "encryptionConfigurations"),
+        replace_on=("name",),
+        recreate_on=("encryptionConfigurations",),
     ),
     Handler(
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from tap_cicd.local import quirks
 from tap_cicd.local.provider._common import (
     Context,
     Handler,
@@ -39,11 +40,6 @@ def update_log_group(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outpu
         )
     else:
         logs.delete_retention_policy(logGroupName=name)
-    if old and new.get("kmsKeyId") != old.get("kmsKeyId"):
-        if new.get("kmsKeyId"):
-            logs.associate_kms_key(logGroupName=name, kmsKeyId=new["kmsKeyId"])
-        else:
-            logs.disassociate_kms_key(logGroupName=name)
     if old and new.get("tags"):
         logs.tag_resource(resourceArn=_outputs(ctx, name)["arn"], tags=dict(new["tags"]))
     return _outputs(ctx, name)
@@ -58,5 +54,6 @@ HANDLERS = [
         ),
         update_log_group,
         replace_on=("name",),
+        recreate_on=quirks.LOG_GROUP_RECREATE_ON,
     )
 ]

@@ -5,18 +5,22 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tap_cicd.local import quirks
 from tap_cicd.local.provider._common import (
     Context,
     Handler,
     Inputs,
     Outputs,
+    error_code,
     ignore_missing,
     integer,
     tag_list,
 )
 
 DEFAULT_REGION = "us-east-1"
+DELETE_ATTEMPTS = 3
 
 
 def _bucket_outputs(ctx: Context, name: str) -> Outputs:
@@ -55,9 +59,16 @@ def update_bucket(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs
 
 def delete_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
     s3 = ctx.clients("s3")
-    if inputs.get("forceDestroy"):
-        ignore_missing(lambda: _empty(ctx, name))
-    ignore_missing(lambda: s3.delete_bucket(Bucket=name))
+    for attempt in range(DELETE_ATTEMPTS):
+        if inputs.get("forceDestroy"):
+            ignore_missing(lambda: _empty(ctx, name))
+        try:
+            ignore_missing(lambda: s3.delete_bucket(Bucket=name))
+            return
+        except ClientError as error:
+            # Access logs keep arriving in a log bucket until its sources are gone.
+            if error_code(error) != "BucketNotEmpty" or attempt == DELETE_ATTEMPTS - 1:
+                raise
 
 
 def _empty(ctx: Context, name: str) -> None:

@@ -1,0 +1,109 @@
+"""An emulator for the whole session; each test gets its own tap home and an empty emulator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tap_cicd.local.clients import Clients
+from tap_cicd.local.emulator import MARKER_PARAMETER, Emulator, EmulatorInfo
+from tap_cicd.local.target import LocalTarget
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def emulator_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A moto server on 127.0.0.1 (any free port), stopped after the session."""
+    home = tmp_path_factory.mktemp("emulator")
+    emulator = Emulator(home)
+    emulator.start(port=0)
+    yield home
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator(emulator_home: Path) -> EmulatorInfo:
+    """The running emulator."""
+    info = Emulator(emulator_home).info()
+    assert info is not None
+    return info
+
+
+def reset(info: EmulatorInfo) -> None:
+    """Empty the emulator, as a restart would."""
+    request = urllib.request.Request(f"{info.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a loopback URL
+        assert response.status == 200
+
+
+@pytest.fixture
+def home(tmp_path: Path, emulator_home: Path, emulator: EmulatorInfo) -> Path:
+    """A fresh tap home that knows the running emulator, which starts empty."""
+    reset(emulator)
+    tap_home = tmp_path / "tap"
+    tap_home.mkdir()
+    shutil.copy(emulator_home / "emulator.json", tap_home / "emulator.json")
+    return tap_home
+
+
+@pytest.fixture
+def target(home: Path) -> LocalTarget:
+    """The local target on that home."""
+    return LocalTarget(home)
+
+
+@pytest.fixture
+def clients(emulator: EmulatorInfo) -> Clients:
+    """boto3 clients for the emulator."""
+    return Emulator.clients(emulator)
+
+
+def inventory(clients: Clients) -> dict[str, list[str]]:
+    """Every resource of the kinds tap creates that the emulator holds now."""
+    kms = clients("kms")
+    keys = [
+        k["KeyId"]
+        for k in kms.list_keys()["Keys"]
+        if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"
+    ]
+    parameters = clients("ssm").describe_parameters()["Parameters"]
+    return {
+        "kms keys": keys,
+        "kms aliases": [
+            a["AliasName"]
+            for a in kms.list_aliases()["Aliases"]
+            if not a["AliasName"].startswith("alias/aws/")
+        ],
+        "buckets": [b["Name"] for b in clients("s3").list_buckets()["Buckets"]],
+        "repositories": [
+            r["repositoryName"] for r in clients("ecr").describe_repositories()["repositories"]
+        ],
+        "log groups": [
+            g["logGroupName"] for g in clients("logs").describe_log_groups()["logGroups"]
+        ],
+        "roles": [r["RoleName"] for r in clients("iam").list_roles()["Roles"]],
+        "topics": [t["TopicArn"] for t in clients("sns").list_topics()["Topics"]],
+        "queues": clients("sqs").list_queues().get("QueueUrls", []),
+        "rules": [r["Name"] for r in clients("events").list_rules()["Rules"]],
+        "projects": clients("codebuild").list_projects()["projects"],
+        "functions": [f["FunctionName"] for f in clients("lambda").list_functions()["Functions"]],
+        "pipelines": [p["name"] for p in clients("codepipeline").list_pipelines()["pipelines"]],
+        "parameters": [p["Name"] for p in parameters if p["Name"] != MARKER_PARAMETER],
+    }
+
+
+def counts(clients: Clients) -> dict[str, int]:
+    """How many of each kind the emulator holds."""
+    return {kind: len(names) for kind, names in inventory(clients).items()}
+
+
+def read_json(path: Path) -> dict[str, str]:
+    """A JSON file's content."""
+    data: dict[str, str] = json.loads(path.read_text())
+    return data
