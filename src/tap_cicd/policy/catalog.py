@@ -1,0 +1,28 @@
+"""Every rule of the pack, grouped by service, in report order."""
+
+from __future__ import annotations
+
+from tap_cicd.policy import (
+    codebuild,
+    codepipeline,
+    ecr,
+    iam,
+    kms,
+    lambda_,
+    logs,
+    notifications,
+    s3,
+)
+from tap_cicd.policy.model import Rule
+
+RULES: tuple[Rule, ...] = tuple(
+    rule
+    for module in (kms, s3, ecr, codebuild, codepipeline, lambda_, iam, notifications, logs)
+    for rule in module.rules.rules
+)
+"""All rules."""
+
+
+def by_id() -> dict[str, Rule]:
+    """The rules by id."""
+    return {rule.id: rule for rule in RULES}
