@@ -135,14 +135,15 @@ def one_pipeline_key(resources: Sequence[Resource]) -> list[tuple[str, str]]:
     problems = [(k.urn, "a second customer-managed key; the pipeline uses one") for k in keys[1:]]
     ids: set[Any] = set()
     for key in keys[:1]:
-        ids = key.identifiers()
+        ids = set(key.identifiers())
         ids |= {
             a.props.get("name")
             for a in resources
             if a.type == t.ALIAS and a.props.get("targetKeyId") in ids
         }
     for r in resources:
-        for value in KEY_REFERENCES.get(r.type, lambda _: [])(r.props):
+        references = KEY_REFERENCES.get(r.type)
+        for value in references(r.props) if references else []:
             if value is not None and value not in ids:
                 problems.append((r.urn, f"encrypts with {value}, not the pipeline key"))
     return problems
