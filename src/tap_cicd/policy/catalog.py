@@ -22,7 +22,3 @@ RULES: tuple[Rule, ...] = tuple(
 )
 """All rules."""
 
-
-def by_id() -> dict[str, Rule]:
-    """The rules by id."""
-    return {rule.id: rule for rule in RULES}
