@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from stacks import GITHUB, Stack
 
 from tap_cicd.policy.command import check_graph
 from tap_cicd.policy.engine import resources_of
 from tap_cicd.policy.model import Resource
+
+from .stacks import GITHUB, Stack
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from stacks import Stack, failures
 
 from tap_cicd.policy.model import Resource
+
+from .stacks import Stack, failures
 
 
 def _wildcard_action(stack: Stack) -> None:

@@ -21,4 +21,3 @@ RULES: tuple[Rule, ...] = tuple(
     for rule in module.rules.rules
 )
 """All rules."""
-

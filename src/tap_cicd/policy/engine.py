@@ -44,10 +44,11 @@ def violations(rule: Rule, resources: Sequence[Resource]) -> dict[str, list[str]
     if rule.stack_check is not None:
         for urn, message in rule.stack_check(resources):
             found.setdefault(urn, []).append(message)
-    elif rule.check is not None:
+    else:
+        check = rule.check or (lambda _type, _props: [])
         for r in resources:
             if r.type in rule.types:
-                found[r.urn] = rule.check(r.type, r.props)
+                found[r.urn] = check(r.type, r.props)
     return found
 
 
