@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit clean
+.PHONY: test lint unit check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,16 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit tests/local --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
+	$(BIN)/pytest tests/unit tests/policy tests/local --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
 
-test: lint unit
+# `tap check` (the policy pack, offline) on the default and the GitHub source configuration.
+check: $(STAMP)
+	$(BIN)/tap check
+	$(BIN)/tap check -c source=github \
+		-c connectionArn=arn:aws:codestar-connections:us-east-1:123456789012:connection/0f3e2d1c-aaaa-bbbb-cccc-0123456789ab \
+		-c repository=acme/service
+
+test: lint unit check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

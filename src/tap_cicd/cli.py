@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +16,12 @@ from rich.console import Console
 from rich.tree import Tree
 
 from tap_cicd import aws_target, graph
-from tap_cicd.config import Settings, read_raw
+from tap_cicd.config import ENV_VARS, Settings, read_raw
 from tap_cicd.errors import TapError, UsageError
 from tap_cicd.local.deployer import OPERATIONS, UNCHANGED, Event, Summary
 from tap_cicd.local.emulator import DEFAULT_PORT, Emulator
 from tap_cicd.local.target import DEFAULT_REGION, LocalTarget, project_program
+from tap_cicd.policy.command import run_check
 from tap_cicd.stack import TapStack, TapStackArgs
 
 app = typer.Typer(
@@ -90,10 +92,18 @@ def stack_file_config(stack: str) -> dict[str, str]:
     }
 
 
+def tap_values(config: Mapping[str, str]) -> dict[str, str | None]:
+    """The ``tap:`` keys without their namespace, with the environment filling the gaps."""
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("tap:")}
+    unknown = sorted(set(raw) - set(ENV_VARS))
+    values = read_raw(raw.get)
+    values.update({key: raw[key] for key in unknown})  # so validation names them
+    return values
+
+
 def validate(config: Mapping[str, str]) -> Settings:
     """Validate the tap config before anything starts (the program validates it again)."""
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("tap:")}
-    return Settings.from_raw(read_raw(raw.get))
+    return Settings.from_raw(tap_values(config))
 
 
 def region_of(config: Mapping[str, str]) -> str:
@@ -253,6 +263,20 @@ def preview(
             f"{len(graph.nodes) - custom} components) would be created.",
             highlight=False,
         )
+
+
+@app.command()
+def check(
+    stack: StackOption = DEFAULT_STACK,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the program against the security baseline, offline; exit 1 on a mandatory failure."""
+    with reported():
+        values = parse_config(config, stack)
+        validate(values)
+        code = run_check(tap_values(values), as_json, sys.stdout)
+    raise typer.Exit(code)
 
 
 def offline_graph(settings: Settings, region: str, stack: str) -> Any:

@@ -1,0 +1,23 @@
+"""Every rule of the pack, grouped by service, in report order."""
+
+from __future__ import annotations
+
+from tap_cicd.policy import (
+    codebuild,
+    codepipeline,
+    ecr,
+    iam,
+    kms,
+    lambda_,
+    logs,
+    notifications,
+    s3,
+)
+from tap_cicd.policy.model import Rule
+
+RULES: tuple[Rule, ...] = tuple(
+    rule
+    for module in (kms, s3, ecr, codebuild, codepipeline, lambda_, iam, notifications, logs)
+    for rule in module.rules.rules
+)
+"""All rules."""
