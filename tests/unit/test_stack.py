@@ -401,9 +401,7 @@ def test_release_parameter_is_created_by_the_stack_and_owned_by_the_function(
     assert parameter.inputs["type"] == "String"
     # pulumi-aws marks ``value`` secret: the mock sees the secret wrapper.
     value = parameter.inputs["value"]
-    assert json.loads(value["value"] if isinstance(value, dict) else value) == {
-        "imageDigest": None
-    }
+    assert json.loads(value["value"] if isinstance(value, dict) else value) == {"imageDigest": None}
     assert parameter.ignore_changes == ["value"]
     assert "tap:cicd:CicdPipelineStack$" in parameter.urn
 
