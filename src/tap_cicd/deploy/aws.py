@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import zipfile
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from functools import cache, cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.session import Session, get_session
 
 from tap_cicd.deploy.events import Credentials, Location
 from tap_cicd.deploy.logic import (
@@ -51,6 +51,16 @@ MAX_ARTIFACT_BYTES = 1 << 20
 """The build output holds one small JSON file; anything larger is not ours."""
 
 
+@cache
+def session() -> Session:
+    """One botocore session: its loaded models are shared by every client, warm or per job.
+
+    botocore rather than boto3: the function needs plain clients only, and boto3 would also
+    import s3transfer on a cold start.
+    """
+    return get_session()
+
+
 def error_code(error: ClientError) -> str:
     """The AWS error code of ``error``."""
     return str(error.response.get("Error", {}).get("Code", "Unknown"))
@@ -62,33 +72,41 @@ class Services:
     @cached_property
     def codepipeline(self) -> CodePipelineClient:
         """CodePipeline (job results)."""
-        return boto3.client("codepipeline", config=CLIENT_CONFIG)
+        return cast(
+            "CodePipelineClient", session().create_client("codepipeline", config=CLIENT_CONFIG)
+        )
 
     @cached_property
     def ecr(self) -> ECRClient:
         """ECR (image and scan findings)."""
-        return boto3.client("ecr", config=CLIENT_CONFIG)
+        return cast("ECRClient", session().create_client("ecr", config=CLIENT_CONFIG))
 
     @cached_property
     def ssm(self) -> SSMClient:
         """SSM (the release parameter)."""
-        return boto3.client("ssm", config=CLIENT_CONFIG)
+        return cast("SSMClient", session().create_client("ssm", config=CLIENT_CONFIG))
 
     @cached_property
     def sns(self) -> SNSClient:
         """SNS (the release message)."""
-        return boto3.client("sns", config=CLIENT_CONFIG)
+        return cast("SNSClient", session().create_client("sns", config=CLIENT_CONFIG))
 
 
+@lru_cache(maxsize=1)
 def artifact_client(credentials: Credentials) -> S3Client:
-    """S3 with the job's artifact credentials, not the function's role."""
-    return boto3.client(
+    """S3 with the job's artifact credentials, not the function's role.
+
+    Kept while the next job brings the same credentials (a continuation of the same job, or
+    CodePipeline reusing its session); other credentials replace it.
+    """
+    client = session().create_client(
         "s3",
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
         config=S3_CONFIG,
     )
+    return cast("S3Client", client)
 
 
 def read_image_detail(s3: S3Client, location: Location) -> bytes:
