@@ -264,6 +264,18 @@ def test_failure_types(code: str, failure_type: str) -> None:
     assert logic.failure_type_of(code) == failure_type
 
 
+def test_scrub_and_secrets_of() -> None:
+    secrets = events.secrets_of(load_event("job_success"))
+    assert len(secrets) == 3
+    assert logic.scrub("key ASIAEXAMPLEEXAMPLE00 token SESSION-TOKEN-DO-NOT-LOG", secrets) == (
+        "key *** token ***"
+    )
+    short = {"CodePipeline.job": {"data": {"artifactCredentials": {"a": "abc", "b": 7}}}}
+    assert events.secrets_of(short) == ()
+    assert events.secrets_of([]) == ()
+    assert events.secrets_of({"CodePipeline.job": {"data": []}}) == ()
+
+
 def test_budget() -> None:
     logic.Budget(lambda: 5000, 5000).check("step")
     error = failure(logic.Budget(lambda: 4999, 5000).check, "recording")

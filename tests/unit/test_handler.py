@@ -333,23 +333,17 @@ def test_missing_environment_is_a_configuration_error(
     run(load_event("job_success"))
 
 
-def test_denied_artifact_read_is_a_permission_error(world: World) -> None:
+@pytest.mark.parametrize(
+    ("code", "failure_type"),
+    [("AccessDenied", "PermissionError"), ("InvalidObjectState", "JobFailed")],
+)
+def test_artifact_read_errors_are_reported(world: World, code: str, failure_type: str) -> None:
     world.put_artifact()
     s3 = boto3.client("s3", region_name=REGION)
-    inject(s3, "GetObject", "AccessDenied", 403)
+    inject(s3, "GetObject", code, 403)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(aws, "artifact_client", lambda _credentials: s3)
-        world.expect_failure("PermissionError")
-        run(load_event("job_success"))
-
-
-def test_other_artifact_read_errors_are_reported(world: World) -> None:
-    world.put_artifact()
-    s3 = boto3.client("s3", region_name=REGION)
-    inject(s3, "GetObject", "InvalidObjectState", 403)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aws, "artifact_client", lambda _credentials: s3)
-        world.expect_failure("JobFailed")
+        world.expect_failure(failure_type)
         run(load_event("job_success"))
 
 
@@ -498,6 +492,29 @@ def test_unexpected_error_is_reported(world: World, monkeypatch: pytest.MonkeyPa
         {
             "jobId": JOB,
             "failureDetails": {"type": "JobFailed", "message": "unexpected RuntimeError: surprise"},
+        },
+    )
+    run(load_event("job_success"))
+
+
+def test_messages_never_quote_the_credentials(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def leaky(*_: Any) -> None:
+        raise ValueError(
+            "bad header: Credential=ASIAEXAMPLEEXAMPLE00/20260101 SESSION-TOKEN-DO-NOT-LOG"
+        )
+
+    monkeypatch.setattr(aws, "artifact_client", leaky)
+    world.stubber.add_response(
+        "put_job_failure_result",
+        {},
+        {
+            "jobId": JOB,
+            "failureDetails": {
+                "type": "JobFailed",
+                "message": "unexpected ValueError: bad header: Credential=***/20260101 ***",
+            },
         },
     )
     run(load_event("job_success"))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_cicd.deploy import handler
-from tap_cicd.deploy.events import job_id_of
+from tap_cicd.deploy.events import job_id_of, secrets_of
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -71,13 +71,13 @@ class RecordingPipeline:
     """Accepts every job result and counts them."""
 
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        self.calls: list[dict[str, Any]] = []
 
-    def put_job_success_result(self, **_: Any) -> None:
-        self.calls.append("success")
+    def put_job_success_result(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
 
-    def put_job_failure_result(self, **_: Any) -> None:
-        self.calls.append("failure")
+    def put_job_failure_result(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
 
 
 @contextmanager
@@ -119,3 +119,7 @@ def test_handler_never_raises_and_answers_once(local_aws: None, event: Any) -> N
     finally:
         handler.codepipeline_client = original
     assert len(pipeline.calls) == (1 if job_id_of(event) is not None else 0)
+    messages = " ".join(
+        str(call.get("failureDetails", call.get("executionDetails", {}))) for call in pipeline.calls
+    )
+    assert not [secret for secret in secrets_of(event) if secret in messages]

@@ -24,6 +24,12 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PARAMETER = "aws:ssm/parameter:Parameter"
 
 
+def statements_by_sid(program: Program, role_purpose: str) -> dict[str, dict[str, Any]]:
+    """The statements of one role's inline policy, by Sid."""
+    policy = json.loads(program.one(ROLE_POLICY, role_purpose).inputs["policy"])
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
 def by_bucket(program: Program, typ: str) -> dict[str, dict[str, Any]]:
     return {r.inputs["bucket"]: r.inputs for r in program.of(typ)}
 
@@ -416,8 +422,7 @@ def test_deploy_settings_reach_the_function() -> None:
 
 
 def test_deploy_role_is_scoped_to_the_steps_resources(program: Program) -> None:
-    policy = json.loads(program.one(ROLE_POLICY, "deploy-role").inputs["policy"])
-    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    by_sid = statements_by_sid(program, "deploy-role")
     assert by_sid["VerifyImageAndFindings"]["Resource"] == [
         f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/pipeline-images-dev"
     ]
@@ -427,7 +432,7 @@ def test_deploy_role_is_scoped_to_the_steps_resources(program: Program) -> None:
     assert by_sid["AnnounceRelease"]["Resource"] == [
         f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:pipeline-notifications-dev"
     ]
-    star = [s for s in policy["Statement"] if "*" in s["Resource"]]
+    star = [s for s in by_sid.values() if "*" in s["Resource"]]
     assert {a for s in star for a in s["Action"]} <= set(documents.STAR_ONLY_ACTIONS)
 
 
@@ -464,8 +469,7 @@ def test_every_role_policy_is_least_privilege(program: Program) -> None:
 
 
 def test_pipeline_role_scoped_to_own_resources(default_program: Program) -> None:
-    policy = json.loads(default_program.one(ROLE_POLICY, "pipeline-role").inputs["policy"])
-    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    by_sid = statements_by_sid(default_program, "pipeline-role")
     assert by_sid["StartOwnBuild"]["Resource"] == [
         f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/pipeline-build-dev"
     ]

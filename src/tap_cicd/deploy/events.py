@@ -15,6 +15,8 @@ from tap_cicd.deploy.logic import CONFIGURATION_ERROR, JOB_FAILED, JobFailure
 
 ARTIFACT = "build_output"
 """The input artifact that carries ``imageDetail.json`` (the Build action's output)."""
+MIN_SECRET = 4
+"""Shorter strings are not worth scrubbing (and would mangle messages)."""
 UNRESOLVED = "#{"
 """A ``UserParameters`` value CodePipeline did not resolve still starts with this."""
 
@@ -28,6 +30,15 @@ def job_id_of(event: object) -> str | None:
         return None
     job_id = job.get("id")
     return job_id if isinstance(job_id, str) and job_id else None
+
+
+def secrets_of(event: object) -> tuple[str, ...]:
+    """The credential strings of an event, whatever its shape, to scrub from any message."""
+    job = event.get("CodePipeline.job") if isinstance(event, dict) else None
+    data = job.get("data") if isinstance(job, dict) else None
+    found = data.get("artifactCredentials") if isinstance(data, dict) else None
+    values = found.values() if isinstance(found, dict) else ()
+    return tuple(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET)
 
 
 @dataclass(frozen=True)

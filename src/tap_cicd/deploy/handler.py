@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_cicd.deploy import aws
-from tap_cicd.deploy.events import Job, job_id_of, parse_job
+from tap_cicd.deploy.events import Job, job_id_of, parse_job, secrets_of
 from tap_cicd.deploy.logic import (
     JOB_FAILED,
     JOB_STATE_CODES,
@@ -38,6 +39,7 @@ from tap_cicd.deploy.logic import (
     image_of_detail,
     output_variables,
     scan_outcome,
+    scrub,
 )
 
 if TYPE_CHECKING:
@@ -90,7 +92,8 @@ def handler(event: Any, context: Any) -> None:
     except Exception as error:  # noqa: BLE001 - every failure must reach CodePipeline (R2)
         message = f"unexpected {type(error).__name__}: {error}"
         outcome = Outcome.failed(JobFailure(JOB_FAILED, message))
-    report(job_id, outcome)
+    # Our messages never quote the credentials; an AWS or library error might (L7).
+    report(job_id, replace(outcome, message=scrub(outcome.message, secrets_of(event))))
 
 
 def _remaining(context: Any) -> int:

@@ -89,6 +89,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced (defence in depth: no message should carry one)."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 # --- configuration -------------------------------------------------------------------------------
 
 
