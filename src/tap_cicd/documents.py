@@ -308,10 +308,16 @@ def deploy_role_policy(
     *,
     log_group_arn: str,
     failure_queue_arn: str,
+    repository_arn: str,
+    parameter_arn: str,
+    topic_arn: str,
     key_arn: str,
     region: str,
 ) -> Document:
-    """The deploy function's role: report job results, write its logs and traces, dead-letter."""
+    """The deploy function's role: exactly what its steps call, on its own resources.
+
+    The input artifact is read with the job's artifact credentials, so no S3 grant here.
+    """
     return _policy(
         _allow(
             "OwnLogGroup",
@@ -325,7 +331,15 @@ def deploy_role_policy(
         ),
         _allow("Tracing", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
         _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
-        _kms_via("PipelineKey", key_arn, region, "lambda", "sqs"),
+        _allow(
+            "VerifyImageAndFindings",
+            ["ecr:DescribeImageScanFindings", "ecr:DescribeImages"],
+            [repository_arn],
+        ),
+        _allow("RecordRelease", ["ssm:GetParameter", "ssm:PutParameter"], [parameter_arn]),
+        _allow("AnnounceRelease", ["sns:Publish"], [topic_arn]),
+        # The topic is encrypted with the pipeline key: publishing uses it through SNS.
+        _kms_via("PipelineKey", key_arn, region, "lambda", "sqs", "sns"),
     )
 
 

@@ -40,6 +40,8 @@ class Node:
     custom: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    ignore_changes: list[str] = field(default_factory=list)
+    """The ``ignore_changes`` resource option, as registered."""
 
 
 @dataclass
@@ -241,6 +243,7 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom),
                 inputs=dict(rpc.deserialize_properties(request.object)),
                 outputs=dict(self.resources[response.urn].state),
+                ignore_changes=list(request.ignoreChanges),
             )
             with self._lock:
                 self.nodes.append(node)

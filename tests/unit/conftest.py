@@ -5,13 +5,22 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pulumi
 import pulumi_aws as aws
 import pytest
+from botocore.stub import ANY, Stubber
 
 from tap_cicd import graph
 from tap_cicd.graph import Graph, Node
@@ -99,3 +108,229 @@ def github_program() -> Graph:
 def program(request: pytest.FixtureRequest) -> Iterator[Graph]:
     """Both configurations, for assertions that hold for every stack."""
     yield request.getfixturevalue(f"{request.param}_program")
+
+
+# --- the deploy function: an in-process moto server and a stubbed CodePipeline ----------------
+
+DEPLOY_EVENTS = Path(__file__).parents[1] / "events"
+DIGEST = "sha256:" + "ab" * 32
+"""The digest the event fixtures name."""
+REPOSITORY = "pipeline-images-dev"
+PARAMETER = "/pipeline/dev/release"
+ARTIFACT_BUCKET = "pipeline-artifacts-111122223333-dev"
+ARTIFACT_KEY = "pipeline-pipeline-d/build_outp/AbCdEf1"
+JOB = "11111111-abcd-1111-abcd-111111111111"
+"""The job id of the success fixture."""
+SECRETS = ("DO-NOT-LOG", "ASIAEXAMPLEEXAMPLE00")
+"""Parts of the fixtures' artifact credentials that must never reach a log."""
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An event fixture of ``tests/events``."""
+    loaded: dict[str, Any] = json.loads((DEPLOY_EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+@dataclass
+class LambdaContext:
+    """The part of Lambda's context the handler uses."""
+
+    remaining: list[int] = field(default_factory=lambda: [120_000])
+
+    def get_remaining_time_in_millis(self) -> int:
+        """The next scripted value (the last one repeats)."""
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
+
+def zip_of(files: Mapping[str, bytes]) -> bytes:
+    """A zip archive of ``files``, as CodePipeline stores artifacts."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One in-process moto server for the session, on a free local port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def moto_api(endpoint: str, path: str, body: Mapping[str, Any] | None = None) -> None:
+    """POST to the local moto server's own API (reset, scripted scan results)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{endpoint}/moto-api/{path}", data=data, method="POST")  # noqa: S310 - http://127.0.0.1 only
+    urllib.request.urlopen(request).close()  # noqa: S310 - http://127.0.0.1 only
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """Dummy credentials and the local endpoint: nothing can reach AWS."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+
+
+@dataclass
+class World:
+    """The AWS side of one deploy test, seeded in moto, and the stubbed CodePipeline."""
+
+    endpoint: str
+    stubber: Stubber
+    topic_arn: str = ""
+
+    def client(self, service: str) -> Any:
+        """A client of the test's own (not the function's)."""
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+
+    def seed(self) -> None:
+        """Repository, release parameter, topic and artifact bucket, as the stack creates them."""
+        self.client("ecr").create_repository(repositoryName=REPOSITORY)
+        self.client("ssm").put_parameter(
+            Name=PARAMETER, Value='{"imageDigest":null}', Type="String"
+        )
+        self.topic_arn = self.client("sns").create_topic(Name="pipeline-notifications-dev")[
+            "TopicArn"
+        ]
+        self.client("s3").create_bucket(
+            Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+
+    def put_artifact(
+        self, files: Mapping[str, bytes] | None = None, raw: bytes | None = None
+    ) -> None:
+        """The build output, SSE-KMS encrypted like the real artifact store."""
+        uri = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}@{DIGEST}"
+        body = (
+            raw
+            if raw is not None
+            else zip_of(files or {"imageDetail.json": json.dumps({"ImageURI": uri}).encode()})
+        )
+        self.client("s3").put_object(
+            Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=body, ServerSideEncryption="aws:kms"
+        )
+
+    def put_image(self, digest: str = DIGEST) -> None:
+        """An image with the given digest."""
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "digest": digest,
+                "size": 1,
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+            },
+            "layers": [],
+        }
+        self.client("ecr").put_image(
+            repositoryName=REPOSITORY,
+            imageManifest=json.dumps(manifest),
+            imageTag="0123456789ab-7",
+            imageDigest=digest,
+        )
+
+    def scan(self, status: str | None = None, findings: list[dict[str, Any]] | None = None) -> None:
+        """Start the scan; with ``status``, script its result through moto's API."""
+        self.client("ecr").start_image_scan(
+            repositoryName=REPOSITORY, imageId={"imageDigest": DIGEST}
+        )
+        if status is None:
+            return
+        result = {
+            "registryId": "123456789012",
+            "repositoryName": REPOSITORY,
+            "imageId": {"imageDigest": DIGEST},
+            "imageScanStatus": {"status": status},
+            "imageScanFindings": {"findings": findings or []},
+        }
+        moto_api(
+            self.endpoint,
+            "static/ecr/scan-finding-results",
+            {"results": [result], "region": REGION},
+        )
+
+    def release(self) -> tuple[dict[str, Any], int]:
+        """The release parameter's JSON and version."""
+        parameter = self.client("ssm").get_parameter(Name=PARAMETER)["Parameter"]
+        return json.loads(parameter["Value"]), parameter["Version"]
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(subject, message) of everything published to the topic."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics.get(self.topic_arn)
+        return [] if topic is None else [(n[2], n[1]) for n in topic.sent_notifications]
+
+    def expect_success(self, variables: Mapping[str, str] | None = None, job: str = JOB) -> None:
+        """The next PutJobSuccessResult: final (with ``variables``)."""
+        expected: dict[str, Any] = {"jobId": job, "outputVariables": ANY, "executionDetails": ANY}
+        if variables is not None:
+            expected["outputVariables"] = dict(variables)
+        self.stubber.add_response("put_job_success_result", {}, expected)
+
+    def expect_continuation(self, job: str = JOB) -> None:
+        """The next PutJobSuccessResult carries a continuation token."""
+        self.stubber.add_response(
+            "put_job_success_result",
+            {},
+            {"jobId": job, "continuationToken": ANY, "executionDetails": ANY},
+        )
+
+    def expect_failure(self, failure_type: str, job: str = JOB) -> None:
+        """The next PutJobFailureResult, of ``failure_type``."""
+        self.stubber.add_response(
+            "put_job_failure_result",
+            {},
+            {"jobId": job, "failureDetails": {"type": failure_type, "message": ANY}},
+        )
+
+
+@pytest.fixture
+def world(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[World]:
+    """A reset moto, the stack's resources, the function's environment and a stubbed pipeline.
+
+    After the test: every scripted job result was sent, and no credential reached the log.
+    """
+    from tap_cicd.deploy import handler
+
+    moto_api(moto_endpoint, "reset")
+    for name, value in aws_environment(moto_endpoint).items():
+        monkeypatch.setenv(name, value)
+    handler.services.cache_clear()
+    client = boto3.client("codepipeline", region_name=REGION)
+    stubber = Stubber(client)
+    monkeypatch.setattr(handler, "codepipeline_client", lambda: client)
+    state = World(moto_endpoint, stubber)
+    state.seed()
+    for name, value in {
+        "TAP_TOPIC_ARN": state.topic_arn,
+        "TAP_RELEASE_PARAMETER": PARAMETER,
+        "TAP_REPOSITORY_NAME": REPOSITORY,
+        "TAP_FAIL_ON_SEVERITY": "HIGH",
+        "TAP_ALLOWED_FINDINGS": "",
+        "TAP_SCAN_WAIT_SECONDS": "900",
+    }.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    with stubber:
+        yield state
+    stubber.assert_no_pending_responses()
+    handler.services.cache_clear()
+    for secret in SECRETS:
+        assert secret not in caplog.text

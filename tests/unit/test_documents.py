@@ -10,6 +10,9 @@ from tap_cicd import documents as d
 
 KEY = "arn:aws:kms:eu-west-1:111122223333:key/k"
 BUCKET = "arn:aws:s3:::art"
+REPOSITORY = "arn:aws:ecr:eu-west-1:111122223333:repository/r"
+PARAMETER = "arn:aws:ssm:eu-west-1:111122223333:parameter/p/dev/release"
+TOPIC = "arn:aws:sns:eu-west-1:111122223333:t"
 
 
 def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,6 +66,9 @@ def role_policies() -> dict[str, dict[str, Any]]:
         "deploy": d.deploy_role_policy(
             log_group_arn="arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/f",
             failure_queue_arn="arn:aws:sqs:eu-west-1:111122223333:q",
+            repository_arn=REPOSITORY,
+            parameter_arn=PARAMETER,
+            topic_arn=TOPIC,
             key_arn=KEY,
             region="eu-west-1",
         ),
@@ -103,6 +109,25 @@ def test_pipeline_policy_is_scoped_to_its_own_build_and_function() -> None:
     assert github["UseOwnConnection"]["Resource"] == [
         "arn:aws:codestar-connections:eu-west-1:111122223333:connection/c"
     ]
+
+
+def test_deploy_policy_grants_exactly_the_steps_on_own_resources() -> None:
+    by_sid = {s["Sid"]: s for s in statements(role_policies()["deploy"])}
+    assert by_sid["VerifyImageAndFindings"] == {
+        "Sid": "VerifyImageAndFindings",
+        "Effect": "Allow",
+        "Action": ["ecr:DescribeImageScanFindings", "ecr:DescribeImages"],
+        "Resource": [REPOSITORY],
+    }
+    assert by_sid["RecordRelease"]["Action"] == ["ssm:GetParameter", "ssm:PutParameter"]
+    assert by_sid["RecordRelease"]["Resource"] == [PARAMETER]
+    assert by_sid["AnnounceRelease"]["Action"] == ["sns:Publish"]
+    assert by_sid["AnnounceRelease"]["Resource"] == [TOPIC]
+    via = by_sid["PipelineKey"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "sns.eu-west-1.amazonaws.com" in via
+    assert "ssm.eu-west-1.amazonaws.com" not in via
+    actions = {a for s in by_sid.values() for a in as_list(s["Action"])}
+    assert not any(a.startswith("s3:") for a in actions)
 
 
 def test_kms_use_goes_through_named_services_only() -> None:

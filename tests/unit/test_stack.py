@@ -21,6 +21,13 @@ KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{KEY_ID}"
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PARAMETER = "aws:ssm/parameter:Parameter"
+
+
+def statements_by_sid(program: Program, role_purpose: str) -> dict[str, dict[str, Any]]:
+    """The statements of one role's inline policy, by Sid."""
+    policy = json.loads(program.one(ROLE_POLICY, role_purpose).inputs["policy"])
+    return {s["Sid"]: s for s in policy["Statement"]}
 
 
 def by_bucket(program: Program, typ: str) -> dict[str, dict[str, Any]]:
@@ -41,7 +48,8 @@ def test_resource_inventory(default_program: Program, github_program: Program) -
     assert default["aws:cloudwatch/eventRule:EventRule"] == 2
     assert default["aws:s3/bucketNotification:BucketNotification"] == 1
     assert "aws:sns/topicSubscription:TopicSubscription" not in default
-    assert sum(default.values()) == 53
+    assert default[PARAMETER] == 1
+    assert sum(default.values()) == 54
     github = count(github_program)
     assert github[BUCKET] == 2
     assert github[ROLE] == 3
@@ -96,9 +104,11 @@ def test_custom_prefix_and_suffix_reach_every_name() -> None:
     program = deploy_stack({"namePrefix": "shop", "environmentSuffix": "pr-7"})
     for resource in program.nodes:
         name = resource.inputs.get("name") or resource.inputs.get("bucket")
-        if isinstance(name, str) and resource.type != "aws:iam/rolePolicy:RolePolicy":
+        if isinstance(name, str) and resource.type not in (ROLE_POLICY, PARAMETER):
             assert "shop-" in name, name
             assert name.endswith("-pr-7"), name
+    # SSM names are paths: the prefix and suffix are its segments.
+    assert program.one(PARAMETER).inputs["name"] == "/shop/pr-7/release"
     assert program.outputs["pipelineName"] == "shop-pipeline-pr-7"
 
 
@@ -278,8 +288,11 @@ def test_pipeline_default_s3_source(default_program: Program) -> None:
     assert deploy["inputArtifacts"] == build["outputArtifacts"]
     assert deploy["configuration"]["FunctionName"] == "pipeline-deploy-dev"
     params = json.loads(deploy["configuration"]["UserParameters"])
-    assert params == user_parameters("pipeline-images-dev", "dev", "HIGH")
+    assert params == user_parameters("pipeline-images-dev", "dev", "HIGH", "s3")
     assert params["imageDigest"] == "#{BuildVariables.IMAGE_DIGEST}"
+    assert params["pipelineExecutionId"] == "#{codepipeline.PipelineExecutionId}"
+    assert params["sourceVersion"] == "#{SourceVariables.VersionId}"
+    assert "commit" not in params
     assert build["namespace"] == "BuildVariables"
     assert "triggers" not in pipeline
 
@@ -334,6 +347,10 @@ def test_pipeline_github_source_and_trigger(github_program: Program) -> None:
         }
     ]
     assert "sourceBucketName" not in github_program.outputs
+    [deploy] = pipeline["stages"][2]["actions"]
+    params = json.loads(deploy["configuration"]["UserParameters"])
+    assert params["commit"] == "#{SourceVariables.CommitId}"
+    assert "sourceVersion" not in params
 
 
 def test_github_trigger_without_file_paths() -> None:
@@ -359,7 +376,19 @@ def test_deploy_function(program: Program) -> None:
     assert set(code.assets) == {
         "tap_cicd/__init__.py",
         "tap_cicd/deploy/__init__.py",
+        "tap_cicd/deploy/aws.py",
+        "tap_cicd/deploy/events.py",
         "tap_cicd/deploy/handler.py",
+        "tap_cicd/deploy/logic.py",
+    }
+    assert function["environment"]["variables"] == {
+        "LOG_LEVEL": "INFO",
+        "TAP_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:pipeline-notifications-dev",
+        "TAP_RELEASE_PARAMETER": "/pipeline/dev/release",
+        "TAP_REPOSITORY_NAME": "pipeline-images-dev",
+        "TAP_FAIL_ON_SEVERITY": "HIGH",
+        "TAP_ALLOWED_FINDINGS": "",
+        "TAP_SCAN_WAIT_SECONDS": "900",
     }
     invoke = program.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
     assert invoke["maximumRetryAttempts"] == 0
@@ -368,6 +397,43 @@ def test_deploy_function(program: Program) -> None:
         f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:pipeline-deploy-dlq-dev"
     )
     assert "aws:lambda/permission:Permission" not in {r.type for r in program.nodes}
+
+
+def test_release_parameter_is_created_by_the_stack_and_owned_by_the_function(
+    program: Program,
+) -> None:
+    parameter = program.one(PARAMETER)
+    assert parameter.inputs["name"] == "/pipeline/dev/release"
+    assert parameter.inputs["type"] == "String"
+    # pulumi-aws marks ``value`` secret: the mock sees the secret wrapper.
+    value = parameter.inputs["value"]
+    assert json.loads(value["value"] if isinstance(value, dict) else value) == {"imageDigest": None}
+    assert parameter.ignore_changes == ["value"]
+    assert "tap:cicd:CicdPipelineStack$" in parameter.urn
+
+
+def test_deploy_settings_reach_the_function() -> None:
+    program = deploy_stack(
+        {"failOnSeverity": "CRITICAL", "allowedFindings": '["CVE-2024-1", "CVE-2024-2"]'}
+    )
+    variables = program.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert variables["TAP_FAIL_ON_SEVERITY"] == "CRITICAL"
+    assert variables["TAP_ALLOWED_FINDINGS"] == "CVE-2024-1,CVE-2024-2"
+
+
+def test_deploy_role_is_scoped_to_the_steps_resources(program: Program) -> None:
+    by_sid = statements_by_sid(program, "deploy-role")
+    assert by_sid["VerifyImageAndFindings"]["Resource"] == [
+        f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/pipeline-images-dev"
+    ]
+    assert by_sid["RecordRelease"]["Resource"] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter/pipeline/dev/release"
+    ]
+    assert by_sid["AnnounceRelease"]["Resource"] == [
+        f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:pipeline-notifications-dev"
+    ]
+    star = [s for s in by_sid.values() if "*" in s["Resource"]]
+    assert {a for s in star for a in s["Action"]} <= set(documents.STAR_ONLY_ACTIONS)
 
 
 def test_roles_trust_one_service_with_conditions(program: Program) -> None:
@@ -403,8 +469,7 @@ def test_every_role_policy_is_least_privilege(program: Program) -> None:
 
 
 def test_pipeline_role_scoped_to_own_resources(default_program: Program) -> None:
-    policy = json.loads(default_program.one(ROLE_POLICY, "pipeline-role").inputs["policy"])
-    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    by_sid = statements_by_sid(default_program, "pipeline-role")
     assert by_sid["StartOwnBuild"]["Resource"] == [
         f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/pipeline-build-dev"
     ]

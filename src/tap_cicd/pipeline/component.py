@@ -12,7 +12,12 @@ from tap_cicd.config import Settings
 from tap_cicd.pipeline._context import Context, document
 from tap_cicd.pipeline.build import BuildInputs, create_build_project
 from tap_cicd.pipeline.delivery import DeliveryInputs, create_pipeline, create_source_trigger
-from tap_cicd.pipeline.deploy_function import DeployInputs, create_deploy_function
+from tap_cicd.pipeline.deploy_function import (
+    DeployInputs,
+    create_deploy_function,
+    create_release_parameter,
+    deploy_environment,
+)
 from tap_cicd.pipeline.encryption import create_encryption
 from tap_cicd.pipeline.notifications import create_state_rule, create_topic_and_queues
 from tap_cicd.pipeline.registry import create_registry
@@ -123,6 +128,7 @@ class CicdPipelineStack(pulumi.ComponentResource):
             BuildInputs(build_role, repository, build_logs, key_arn, [build_policy]),
         )
 
+        release_parameter = create_release_parameter(ctx, name)
         # Lambda sends no source account or ARN when it assumes an execution role.
         deploy_role = service_role(
             ctx, name, "deploy-role", "lambda.amazonaws.com", conditioned=False
@@ -135,6 +141,9 @@ class CicdPipelineStack(pulumi.ComponentResource):
                 documents.deploy_role_policy,
                 log_group_arn=deploy_logs.arn,
                 failure_queue_arn=notifications.deploy_dlq.arn,
+                repository_arn=repository.arn,
+                parameter_arn=release_parameter.arn,
+                topic_arn=notifications.topic.arn,
                 key_arn=key_arn,
                 region=ctx.region,
             ),
@@ -147,7 +156,9 @@ class CicdPipelineStack(pulumi.ComponentResource):
                 log_group=deploy_logs,
                 failure_queue=notifications.deploy_dlq,
                 key_arn=key_arn,
-                environment={"LOG_LEVEL": "INFO"},
+                environment=deploy_environment(
+                    settings, notifications.topic.arn, release_parameter.name, repository.name
+                ),
                 depends_on=[deploy_policy],
             ),
         )

@@ -34,9 +34,18 @@ class DeliveryInputs:
 
 
 def user_parameters(
-    repository_name: str, environment_suffix: str, fail_on_severity: str
+    repository_name: str, environment_suffix: str, fail_on_severity: str, source_kind: str = "s3"
 ) -> dict[str, str]:
-    """The Deploy action's ``UserParameters``; CodePipeline resolves ``#{...}`` at run time."""
+    """The Deploy action's ``UserParameters``; CodePipeline resolves ``#{...}`` at run time.
+
+    The source revision depends on the source action: a connection emits ``CommitId``, an
+    S3 source only ``VersionId`` (an unknown variable would fail the action).
+    """
+    revision = (
+        {"commit": f"#{{{SOURCE_NAMESPACE}.CommitId}}"}
+        if source_kind == "github"
+        else {"sourceVersion": f"#{{{SOURCE_NAMESPACE}.VersionId}}"}
+    )
     return {
         "repositoryName": repository_name,
         "environment": environment_suffix,
@@ -44,6 +53,8 @@ def user_parameters(
         "imageUri": f"#{{{BUILD_NAMESPACE}.IMAGE_URI}}",
         "imageDigest": f"#{{{BUILD_NAMESPACE}.IMAGE_DIGEST}}",
         "imageTag": f"#{{{BUILD_NAMESPACE}.IMAGE_TAG}}",
+        "pipelineExecutionId": "#{codepipeline.PipelineExecutionId}",
+        **revision,
     }
 
 
@@ -144,6 +155,7 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
                                     repository_name,
                                     settings.environment_suffix,
                                     settings.fail_on_severity,
+                                    settings.source.kind,
                                 )
                             ),
                         },

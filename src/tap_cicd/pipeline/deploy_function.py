@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from tap_cicd.config import Settings
 from tap_cicd.pipeline._context import Context
 
 RUNTIME = "python3.13"
@@ -18,8 +19,12 @@ MEMORY_MB = 256
 RESERVED_CONCURRENCY = 2
 # CodePipeline gives up on an action after 20 minutes without a reply (baseline L5).
 MAX_EVENT_AGE_SECONDS = 1200
+# How long the deploy step waits for a scan (through continuation tokens) before failing.
+SCAN_WAIT_SECONDS = 900
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+NO_RELEASE = '{"imageDigest":null}'
+"""The release parameter's first value (SSM refuses an empty one); the function overwrites it."""
 
 
 def code_archive() -> pulumi.AssetArchive:
@@ -40,6 +45,41 @@ class DeployInputs:
     key_arn: pulumi.Output[str]
     environment: dict[str, pulumi.Input[str]]
     depends_on: list[pulumi.Resource]
+
+
+def create_release_parameter(ctx: Context, name: str) -> aws.ssm.Parameter:
+    """``/{prefix}/{suffix}/release``: the stack creates it, the deploy function writes it.
+
+    A plain ``String``: a digest and a commit are not secret, and readers need no key grant.
+    """
+    return aws.ssm.Parameter(
+        f"{name}-release",
+        name=ctx.naming.release_parameter(),
+        description="The current release of this pipeline, written by its deploy step",
+        type="String",
+        value=NO_RELEASE,
+        tags=ctx.tags,
+        # The deploy function owns the value; a `pulumi up` must not roll a release back.
+        opts=ctx.opts(ignore_changes=["value"]),
+    )
+
+
+def deploy_environment(
+    settings: Settings,
+    topic_arn: pulumi.Input[str],
+    parameter_name: pulumi.Input[str],
+    repository_name: pulumi.Input[str],
+) -> dict[str, pulumi.Input[str]]:
+    """What the handler reads (``tap_cicd.deploy.logic.DeployConfig``); nothing secret."""
+    return {
+        "LOG_LEVEL": "INFO",
+        "TAP_TOPIC_ARN": topic_arn,
+        "TAP_RELEASE_PARAMETER": parameter_name,
+        "TAP_REPOSITORY_NAME": repository_name,
+        "TAP_FAIL_ON_SEVERITY": settings.fail_on_severity,
+        "TAP_ALLOWED_FINDINGS": ",".join(settings.allowed_findings),
+        "TAP_SCAN_WAIT_SECONDS": str(SCAN_WAIT_SECONDS),
+    }
 
 
 def create_deploy_function(ctx: Context, name: str, inputs: DeployInputs) -> aws.lambda_.Function:

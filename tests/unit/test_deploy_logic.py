@@ -1,0 +1,357 @@
+"""The deploy step's decisions and event parsing, without AWS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import DIGEST, JOB, load_event
+
+from tap_cicd.deploy import events, logic
+from tap_cicd.deploy.logic import DeployConfig, Finding, Image, JobFailure, Release, Waiting
+
+ENV = {
+    "TAP_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:t",
+    "TAP_RELEASE_PARAMETER": "/pipeline/dev/release",
+    "TAP_REPOSITORY_NAME": "pipeline-images-dev",
+}
+URI = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/pipeline-images-dev@{DIGEST}"
+
+
+def failure(call: Any, *args: Any) -> JobFailure:
+    with pytest.raises(JobFailure) as caught:
+        call(*args)
+    return caught.value
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_config_defaults_and_values() -> None:
+    config = DeployConfig.from_env(ENV)
+    assert config.fail_on_severity == "HIGH"
+    assert config.allowed_findings == frozenset()
+    assert config.scan_wait_seconds == 900
+    config = DeployConfig.from_env(
+        {
+            **ENV,
+            "TAP_FAIL_ON_SEVERITY": " critical ",
+            "TAP_ALLOWED_FINDINGS": "CVE-1, CVE-2,,",
+            "TAP_SCAN_WAIT_SECONDS": "60",
+        }
+    )
+    assert (config.fail_on_severity, config.scan_wait_seconds) == ("CRITICAL", 60)
+    assert config.allowed_findings == {"CVE-1", "CVE-2"}
+    listed = DeployConfig.from_env({**ENV, "TAP_ALLOWED_FINDINGS": '["CVE-3", " "]'})
+    assert listed.allowed_findings == {"CVE-3"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"TAP_TOPIC_ARN": " "}, "TAP_TOPIC_ARN is unset"),
+        ({"TAP_FAIL_ON_SEVERITY": "SEVERE"}, "TAP_FAIL_ON_SEVERITY must be one of"),
+        ({"TAP_SCAN_WAIT_SECONDS": "-1"}, "TAP_SCAN_WAIT_SECONDS must be 0-86400"),
+        ({"TAP_SCAN_WAIT_SECONDS": "99999"}, "TAP_SCAN_WAIT_SECONDS must be 0-86400"),
+        ({"TAP_ALLOWED_FINDINGS": "[CVE"}, "TAP_ALLOWED_FINDINGS is not JSON"),
+        ({"TAP_ALLOWED_FINDINGS": "[1]"}, "TAP_ALLOWED_FINDINGS must list strings"),
+    ],
+)
+def test_config_errors_name_the_variable(change: dict[str, str], message: str) -> None:
+    error = failure(DeployConfig.from_env, {**ENV, **change})
+    assert error.failure_type == "ConfigurationError"
+    assert message in error.message
+
+
+def test_parameters_may_repeat_but_not_contradict_the_config() -> None:
+    config = DeployConfig.from_env(ENV)
+    logic.check_parameters(config, {"repositoryName": "pipeline-images-dev"})
+    logic.check_parameters(config, {})
+    error = failure(logic.check_parameters, config, {"failOnSeverity": "LOW"})
+    assert error.failure_type == "ConfigurationError"
+    assert "failOnSeverity 'LOW' contradicts 'HIGH'" in error.message
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def test_image_detail_gives_uri_and_digest() -> None:
+    image = logic.image_of_detail(json.dumps({"ImageURI": URI}).encode())
+    assert image.digest == DIGEST
+    assert image.uri == URI
+    assert image.repository_name == "pipeline-images-dev"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[]", b'{"ImageURI": "repo@sha256:00"}', f'{{"ImageURI": "{URI[:-1]}"}}'.encode()],
+)
+def test_image_detail_must_name_a_digest(raw: bytes) -> None:
+    assert failure(logic.image_of_detail, raw).failure_type == "JobFailed"
+
+
+def test_image_must_be_in_our_repository() -> None:
+    config = DeployConfig.from_env(ENV)
+    other = Image("111122223333.dkr.ecr.eu-west-1.amazonaws.com/other", DIGEST)
+    assert failure(logic.check_image, other, config, {}).failure_type == "ConfigurationError"
+    logic.check_image(logic.image_of_detail(f'{{"ImageURI": "{URI}"}}'.encode()), config, {})
+
+
+# --- the gate ------------------------------------------------------------------------------------
+
+
+def test_findings_basic_and_enhanced() -> None:
+    assert logic.finding_of({"name": "CVE-1", "severity": "high"}) == Finding("CVE-1", "HIGH")
+    enhanced = {
+        "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2"},
+        "severity": "CRITICAL",
+        "title": "CVE-2 - openssl",
+    }
+    assert logic.finding_of(enhanced) == Finding("CVE-2", "CRITICAL")
+    assert logic.finding_of({"title": "GHSA-x", "severity": "UNTRIAGED"}).rank == 0
+    assert logic.finding_of({"findingArn": "arn:f"}) == Finding("arn:f", "UNDEFINED")
+    assert logic.finding_of({"packageVulnerabilityDetails": "?"}) == Finding("unnamed", "UNDEFINED")
+
+
+FINDINGS = [
+    Finding("CVE-L", "LOW"),
+    Finding("CVE-H2", "HIGH"),
+    Finding("CVE-C", "CRITICAL"),
+    Finding("CVE-H1", "HIGH"),
+    Finding("CVE-U", "UNDEFINED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "blocking"),
+    [
+        ("CRITICAL", ["CVE-C"]),
+        ("HIGH", ["CVE-C", "CVE-H1", "CVE-H2"]),
+        ("LOW", ["CVE-C", "CVE-H1", "CVE-H2", "CVE-L"]),
+        ("NONE", []),
+    ],
+)
+def test_gate_blocks_at_or_above_the_threshold(threshold: str, blocking: list[str]) -> None:
+    verdict = logic.gate(FINDINGS, threshold, frozenset())
+    assert [f.id for f in verdict.blocking] == blocking
+    assert verdict.passed is (not blocking)
+    assert verdict.total == len(FINDINGS)
+
+
+def test_allow_list_lets_findings_through() -> None:
+    verdict = logic.gate(FINDINGS, "HIGH", frozenset({"CVE-C", "CVE-H1", "CVE-H2"}))
+    assert verdict.passed
+    assert {f.id for f in verdict.allowed} == {"CVE-C", "CVE-H1", "CVE-H2"}
+
+
+def test_blocked_message_counts_and_names_the_worst() -> None:
+    verdict = logic.gate(FINDINGS, "HIGH", frozenset())
+    assert logic.blocked_message(verdict, "HIGH") == (
+        "3 findings at or above HIGH block the release (CRITICAL 1, HIGH 2); worst: "
+        "CVE-C (CRITICAL), CVE-H1 (HIGH), CVE-H2 (HIGH). "
+        "Fix them or add their ids to allowedFindings."
+    )
+    one = logic.gate([Finding("CVE-1", "HIGH")], "HIGH", frozenset())
+    assert logic.blocked_message(one, "HIGH").startswith("1 finding at or above HIGH")
+    many = logic.gate([Finding(f"CVE-{i:05}", "HIGH") for i in range(2000)], "HIGH", frozenset())
+    message = logic.blocked_message(many, "HIGH")
+    assert "CVE-00004 (HIGH) and 1995 more." in message
+    assert len(message) <= logic.MAX_FAILURE_MESSAGE
+
+
+# --- scan state and continuation ---------------------------------------------------------------
+
+
+def test_waiting_token_round_trips_and_stays_short() -> None:
+    fresh = Waiting.from_token(None, DIGEST, 1000)
+    assert fresh == Waiting(DIGEST, 1000, 1)
+    again = Waiting.from_token(fresh.token(), DIGEST, 1300)
+    assert again == Waiting(DIGEST, 1000, 2)
+    assert len(Waiting(DIGEST, 10**12, 10**6).token()) <= logic.MAX_CONTINUATION
+
+
+@pytest.mark.parametrize(
+    ("token", "failure_type"),
+    [
+        ("not json", "JobFailed"),
+        ('{"d": "x"}', "JobFailed"),
+        ('{"d": "x", "s": null, "n": 1}', "JobFailed"),
+        (json.dumps({"v": 1, "d": "sha256:" + "0" * 64, "s": 1, "n": 1}), "RevisionOutOfSync"),
+    ],
+)
+def test_unusable_tokens_fail(token: str, failure_type: str) -> None:
+    assert failure(Waiting.from_token, token, DIGEST, 5).failure_type == failure_type
+
+
+def test_scan_outcome() -> None:
+    waiting = Waiting(DIGEST, 1000, 3)
+    assert logic.scan_outcome("COMPLETE", waiting, 5000, 60) is True
+    assert logic.scan_outcome("ACTIVE", waiting, 5000, 60) is True
+    assert logic.scan_outcome("IN_PROGRESS", waiting, 1059, 60) is False
+    assert logic.scan_outcome(None, waiting, 1000, 60) is False
+    late = failure(logic.scan_outcome, "PENDING", waiting, 1060, 60)
+    assert late.message == f"the scan of {DIGEST} did not finish within 60 s (3 polls)"
+    failed = failure(logic.scan_outcome, "FAILED", waiting, 1000, 60)
+    assert failed.message == f"the scan of {DIGEST} ended FAILED; cannot gate"
+
+
+# --- the release ---------------------------------------------------------------------------------
+
+
+def release(execution: str | None = "exec-1") -> Release:
+    return Release(
+        image=Image(URI.partition("@")[0], DIGEST),
+        commit="0123456789abcdef",
+        source_version=None,
+        execution_id=execution,
+        image_tag="0123456789ab-7",
+        recorded_at="2026-01-01T00:00:00+00:00",
+        job_id=JOB,
+    )
+
+
+def test_same_release_is_recognised() -> None:
+    current = release()
+    assert current.same_as(current.text())
+    assert current.same_as(json.dumps({"imageDigest": DIGEST, "pipelineExecutionId": "exec-1"}))
+    assert not current.same_as(release("exec-2").text())
+    assert not current.same_as('{"imageDigest":null}')
+    assert not current.same_as("[]")
+    assert not current.same_as("not json")
+    assert not current.same_as(None)
+
+
+def test_release_message_is_readable() -> None:
+    current = release()
+    assert current.subject("/p/dev/release") == f"Release {DIGEST[7:19]} recorded in /p/dev/release"
+    assert len(current.subject("/" + "x" * 200)) == logic.MAX_SUBJECT
+    message = current.message("/p/dev/release")
+    assert message.splitlines()[0] == f"Released {URI}"
+    assert "Commit: 0123456789abcdef" in message
+    bare = Release(current.image, None, None, None, None, current.recorded_at, JOB)
+    assert "Commit: unknown" in bare.message("/p")
+    assert "Pipeline execution: unknown" in bare.message("/p")
+
+
+def test_output_variables_are_strings() -> None:
+    variables = logic.output_variables(release(), "/p/dev/release", 3, "sent")
+    assert variables == {
+        "imageDigest": DIGEST,
+        "imageUri": URI,
+        "releaseParameter": "/p/dev/release",
+        "releaseVersion": "3",
+        "notification": "sent",
+    }
+
+
+def test_failure_messages_fit_the_api() -> None:
+    outcome = logic.Outcome.failed(JobFailure("JobFailed", "x" * 6000))
+    assert len(outcome.message) == logic.MAX_FAILURE_MESSAGE
+    assert outcome.message.endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("code", "failure_type"),
+    [
+        ("AccessDeniedException", "PermissionError"),
+        ("ThrottlingException", "SystemUnavailable"),
+        ("InternalServerException", "SystemUnavailable"),
+        ("ValidationException", "JobFailed"),
+    ],
+)
+def test_failure_types(code: str, failure_type: str) -> None:
+    assert logic.failure_type_of(code) == failure_type
+
+
+def test_scrub_and_secrets_of() -> None:
+    secrets = events.secrets_of(load_event("job_success"))
+    assert len(secrets) == 3
+    assert logic.scrub("key ASIAEXAMPLEEXAMPLE00 token SESSION-TOKEN-DO-NOT-LOG", secrets) == (
+        "key *** token ***"
+    )
+    short = {"CodePipeline.job": {"data": {"artifactCredentials": {"a": "abc", "b": 7}}}}
+    assert events.secrets_of(short) == ()
+    assert events.secrets_of([]) == ()
+    assert events.secrets_of({"CodePipeline.job": {"data": []}}) == ()
+
+
+def test_budget() -> None:
+    logic.Budget(lambda: 5000, 5000).check("step")
+    error = failure(logic.Budget(lambda: 4999, 5000).check, "recording")
+    assert (
+        error.message
+        == "time budget exhausted before recording: 4999 ms left, 5000 ms kept to report"
+    )
+
+
+# --- event parsing ---------------------------------------------------------------------------
+
+
+def test_parse_success_event() -> None:
+    job = events.parse_job(load_event("job_success"), JOB)
+    assert job.id == JOB
+    assert job.artifact == events.Location(
+        "pipeline-artifacts-111122223333-dev", "pipeline-pipeline-d/build_outp/AbCdEf1"
+    )
+    assert job.credentials.session_token == "SESSION-TOKEN-DO-NOT-LOG"
+    assert "DO-NOT-LOG" not in repr(job)
+    assert job.encryption_key == "arn:aws:kms:eu-west-1:111122223333:key/0000-key"
+    assert job.parameters["imageDigest"] == DIGEST
+    assert job.continuation_token is None
+    token = events.parse_job(load_event("job_continuation"), JOB).continuation_token
+    assert token is not None
+    assert json.loads(token)["d"] == DIGEST
+
+
+def test_parse_picks_the_build_output_artifact() -> None:
+    event = load_event("job_success")
+    data = event["CodePipeline.job"]["data"]
+    other = json.loads(json.dumps(data["inputArtifacts"][0]))
+    other["name"] = "source_output"
+    other["location"]["s3Location"]["objectKey"] = "other"
+    data["inputArtifacts"].insert(0, other)
+    data["encryptionKey"] = None
+    data["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(
+        {"imageDigest": "#{BuildVariables.IMAGE_DIGEST}", "n": 1, "e": "", "imageTag": "t"}
+    )
+    job = events.parse_job(event, JOB)
+    assert job.artifact.key == "pipeline-pipeline-d/build_outp/AbCdEf1"
+    assert job.encryption_key is None
+    assert job.parameters == {"imageTag": "t"}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["data"], None),
+        (["data", "inputArtifacts"], None),
+        (["data", "inputArtifacts", 0], "x"),
+        (["data", "inputArtifacts", 0, "location", "s3Location"], []),
+        (["data", "inputArtifacts", 0, "location", "s3Location", "bucketName"], ""),
+        (["data", "artifactCredentials", "sessionToken"], None),
+        (["data", "artifactCredentials"], "x"),
+    ],
+)
+def test_malformed_events_fail_the_job(path: list[Any], value: Any) -> None:
+    event = load_event("job_success")
+    target: Any = event["CodePipeline.job"]
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    error = failure(events.parse_job, event, JOB)
+    assert error.failure_type == "JobFailed"
+    assert "DO-NOT-LOG" not in error.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, {}), ("", {}), ('{"a": "b"}', {"a": "b"})],
+)
+def test_user_parameters(raw: Any, expected: dict[str, str]) -> None:
+    assert events.parameters_of(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["{", "[1]", 7])
+def test_user_parameters_must_be_an_object(raw: Any) -> None:
+    assert failure(events.parameters_of, raw).failure_type == "ConfigurationError"
