@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit clean
+.PHONY: test lint unit integration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
 
-test: lint unit
+# Deploy to a fresh emulator, run tests/integration, destroy, check nothing is left.
+integration: $(STAMP)
+	BIN=$(BIN) scripts/integration.sh
+
+test: lint unit integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
