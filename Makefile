@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit check clean
+.PHONY: test lint unit check integration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ check: $(STAMP)
 		-c connectionArn=arn:aws:codestar-connections:us-east-1:123456789012:connection/0f3e2d1c-aaaa-bbbb-cccc-0123456789ab \
 		-c repository=acme/service
 
-test: lint unit check
+# Deploy to a fresh emulator, run tests/integration, destroy, check nothing is left.
+integration: $(STAMP)
+	BIN=$(BIN) scripts/integration.sh
+
+test: lint unit check integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

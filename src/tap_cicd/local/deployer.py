@@ -74,6 +74,23 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a wire-format marker
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a wire-format marker
+"""Pulumi's wire form of a secret: ``{SECRET_SIG_KEY: SECRET_SIG, "value": ...}``."""
+
+
+def reveal(value: Any) -> Any:
+    """Inputs with secrets unwrapped: the mock seam hands secret inputs over in their wire form
+    (pulumi-aws marks ``aws.ssm.Parameter.value`` secret), and AWS wants the plain value."""
+    if isinstance(value, Mapping):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+            return reveal(value.get("value"))
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [reveal(v) for v in value]
+    return value
+
+
 def normalize(value: Any) -> Any:
     """Inputs as JSON-able data: assets become their content digest, so they diff by content."""
     if isinstance(value, pulumi.AssetArchive):
@@ -293,7 +310,7 @@ class DeployMocks(pulumi.runtime.Mocks):
                 urn,
                 args.typ,
                 args.name,
-                dict(args.inputs),
+                dict(reveal(dict(args.inputs))),
                 bool(args.custom),
                 dependencies,
                 ignore_changes,
