@@ -19,7 +19,7 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,11 +232,37 @@ def job_event(
     }
 
 
-def published(topic_arn: str) -> list[tuple[str, str]]:
-    """``(subject, message)`` of everything published to the topic, as the emulator records it."""
-    topics = moto_api("data.json")["sns"]["Topic"]
-    (topic,) = [t for t in topics if t["arn"] == topic_arn]
-    return [(str(n[2]), str(n[1])) for n in topic["sent_notifications"]]
+Published = Callable[[], list[tuple[str, str]]]
+
+
+@pytest.fixture
+def published(aws: Any, outputs: dict[str, str]) -> Iterator[Published]:
+    """``(subject, message)`` of what reaches the topic, read through an SQS subscription.
+
+    A subscriber is how anyone sees a topic's messages, on the emulator and on AWS alike.
+    """
+    sqs, sns = aws("sqs"), aws("sns")
+    url = sqs.create_queue(QueueName=f"tap-it-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    subscription = sns.subscribe(
+        TopicArn=outputs["notificationTopicArn"],
+        Protocol="sqs",
+        Endpoint=arn,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+
+    def read() -> list[tuple[str, str]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        envelopes = [json.loads(m["Body"]) for m in messages]
+        return [(str(e.get("Subject", "")), str(e["Message"])) for e in envelopes]
+
+    yield read
+    sns.unsubscribe(SubscriptionArn=subscription)
+    sqs.delete_queue(QueueUrl=url)
 
 
 def release_value(aws: Any, function_env: dict[str, str]) -> str:
@@ -261,7 +287,11 @@ def run_job(
 
 @pytest.mark.emulator_only(EMULATOR_ONLY)
 def test_release_is_recorded_announced_and_reported(
-    aws: Any, outputs: dict[str, str], function_env: dict[str, str], job_results: JobResults
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+    published: Published,
 ) -> None:
     # A MEDIUM finding is below the stack's HIGH gate: it must not block.
     medium = [{"name": "CVE-2024-1111", "severity": "MEDIUM", "uri": "https://example.com"}]
@@ -288,7 +318,7 @@ def test_release_is_recorded_announced_and_reported(
     assert record["pipelineExecutionId"] == execution
     assert record["jobId"] == job["id"]
 
-    messages = [m for m in published(outputs["notificationTopicArn"]) if image.uri in m[1]]
+    messages = [m for m in published() if image.uri in m[1]]
     assert len(messages) == 1, "exactly one release message"
     subject, message = messages[0]
     assert image.digest[7:19] in subject
@@ -297,7 +327,11 @@ def test_release_is_recorded_announced_and_reported(
 
 @pytest.mark.emulator_only(EMULATOR_ONLY)
 def test_findings_at_or_above_the_gate_block_the_release(
-    aws: Any, outputs: dict[str, str], function_env: dict[str, str], job_results: JobResults
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+    published: Published,
 ) -> None:
     before = release_value(aws, function_env)
     critical = [
@@ -316,4 +350,4 @@ def test_findings_at_or_above_the_gate_block_the_release(
     assert "block the release" in message
     # Nothing recorded, nothing announced.
     assert release_value(aws, function_env) == before
-    assert not [m for m in published(outputs["notificationTopicArn"]) if image.uri in m[1]]
+    assert not [m for m in published() if image.uri in m[1]]

@@ -102,7 +102,7 @@ class Emulator:
         # collected while its child runs warns (ResourceWarning) for nothing.
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "tap_cicd.local.server", "-H", HOST, "-p", str(port)],
             os.environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

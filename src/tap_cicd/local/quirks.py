@@ -1,7 +1,9 @@
 """Emulator-only workarounds, in one place. Each says what the emulator does differently.
 
 Everything else the local provider sends is what real AWS accepts; these changes are
-applied only because the local target always talks to the emulator.
+applied only because the local target always talks to the emulator. One more lives in
+``server.py``, because it patches moto inside the emulator process and importing moto
+here would slow every ``tap`` command down.
 """
 
 from __future__ import annotations
