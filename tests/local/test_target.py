@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import PROJECT, counts, inventory, reset
+from .conftest import PROJECT, counts, inventory, reset
 
 from tap_cicd.errors import DeployError, LockError
 from tap_cicd.graph import Graph
@@ -53,7 +53,10 @@ DEPLOYED = {
     "projects": 1,
     "functions": 1,
     "pipelines": 1,
+    "parameters": 1,
 }
+AWS_RESOURCES = 52
+"""AWS resources of the default stack (the offline graph's count is checked in the first test)."""
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ def test_first_deploy_creates_everything_the_program_declares(
     events: list[Event] = []
     summary = target.up("dev", PROGRAM, {}, events.append)
     aws_resources = [n for n in declared.nodes if n.custom]
-    assert summary.counts["created"] == len(aws_resources) == len(events)
+    assert summary.counts["created"] == len(aws_resources) == len(events) == AWS_RESOURCES
     assert sorted((e.type, e.name) for e in events) == sorted(
         (n.type, n.name) for n in aws_resources
     )
@@ -91,7 +94,7 @@ def test_second_up_writes_nothing(target: LocalTarget, clients: Clients) -> None
     target.up("dev", PROGRAM, {})
     summary = target.up("dev", PROGRAM, {})
     assert summary.writes == 0
-    assert summary.counts["unchanged"] == 51
+    assert summary.counts["unchanged"] == AWS_RESOURCES
     assert summary.counts["created"] + summary.counts["updated"] == 0
     assert counts(clients) == DEPLOYED
 
@@ -106,7 +109,7 @@ def test_config_change_updates_only_what_depends_on_it(
         ("updated", "tap-cicd-build-logs"),
         ("updated", "tap-cicd-deploy-logs"),
     }
-    assert summary.counts["unchanged"] == 49
+    assert summary.counts["unchanged"] == AWS_RESOURCES - 2
     retention = {
         g["logGroupName"]: g["retentionInDays"]
         for g in clients("logs").describe_log_groups()["logGroups"]
@@ -164,7 +167,7 @@ def test_destroy_leaves_nothing(target: LocalTarget, clients: Clients) -> None:
     target.up("dev", PROGRAM, {})
     events: list[Event] = []
     summary = target.destroy("dev", events.append)
-    assert summary.counts["deleted"] == 51 == len(events)
+    assert summary.counts["deleted"] == AWS_RESOURCES == len(events)
     assert counts(clients) == EMPTY
     assert not StateStore(target.home).exists("dev")
     first = [e.name for e in events]
@@ -202,13 +205,13 @@ def test_failed_call_midway_leaves_matching_state_and_converges(
     state = StateStore(target.home).load("dev")
     deployed = inventory(clients)
     assert deployed["projects"] == []
-    assert len([r for r in state.resources.values() if r.custom]) < 51
+    assert len([r for r in state.resources.values() if r.custom]) < AWS_RESOURCES
     # The state holds exactly what exists: every role the emulator has, and no other.
     assert sorted(deployed["roles"]) == sorted(
         r.id for r in state.resources.values() if r.type == "aws:iam/role:Role"
     )
     summary = target.up("dev", PROGRAM, {})
-    assert summary.counts["created"] + summary.counts["unchanged"] == 51
+    assert summary.counts["created"] + summary.counts["unchanged"] == AWS_RESOURCES
     assert summary.counts["created"] >= 1
     assert counts(clients) == DEPLOYED
 
@@ -232,9 +235,9 @@ def test_killed_up_converges_without_duplicates(target: LocalTarget, clients: Cl
     process.kill()
     process.wait()
     partial = len(StateStore(target.home).load("dev").resources)
-    assert 0 < partial < 53, "the kill came too late to interrupt the deploy"
+    assert 0 < partial < AWS_RESOURCES + 2, "the kill came too late to interrupt the deploy"
     summary = target.up("dev", PROGRAM, {})
-    assert summary.counts["created"] + summary.counts["unchanged"] == 51
+    assert summary.counts["created"] + summary.counts["unchanged"] == AWS_RESOURCES
     assert counts(clients) == DEPLOYED
     target.destroy("dev")
     assert counts(clients) == EMPTY
@@ -263,7 +266,7 @@ def test_restarted_emulator_is_deployed_afresh(
     reset(emulator)
     summary = target.up("dev", PROGRAM, {})
     assert summary.notes == ["the emulator was restarted since the last deploy: deploying afresh"]
-    assert summary.counts["created"] == 51
+    assert summary.counts["created"] == AWS_RESOURCES
     assert counts(clients) == DEPLOYED
 
 
