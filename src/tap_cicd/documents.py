@@ -372,8 +372,8 @@ def topic_policy(topic_arn: str, rule_arn: str) -> Document:
     )
 
 
-def queue_policy(queue_arn: str, rule_arn: str) -> Document:
-    """Only this stack's rule may dead-letter into the queue, and only over TLS."""
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> Document:
+    """Only this stack's rules may dead-letter into the queue, and only over TLS."""
     return _policy(
         {
             "Sid": "EventBridgeDeadLetters",
@@ -381,7 +381,7 @@ def queue_policy(queue_arn: str, rule_arn: str) -> Document:
             "Principal": {"Service": "events.amazonaws.com"},
             "Action": "sqs:SendMessage",
             "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
         },
         {
             "Sid": "DenyInsecureTransport",

@@ -70,10 +70,6 @@ class Graph:
         return {n.urn: n for n in self.nodes}
 
 
-class UnknownInvokeError(RuntimeError):
-    """The program called a data source the offline graph cannot answer."""
-
-
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers registrations with synthesised outputs and the invokes the program uses."""
 
@@ -119,7 +115,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             },
         }
         if args.token not in answers:
-            raise UnknownInvokeError(f"the offline graph cannot answer invoke {args.token}")
+            # A failure, not a raise: the engine turns it into the program's error.
+            return {}, [("token", f"the offline graph cannot answer invoke {args.token}")]
         return answers[args.token], []
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from .conftest import PROJECT, counts, inventory, reset
 
 from tap_cicd.errors import DeployError, LockError
 from tap_cicd.graph import Graph
@@ -22,6 +21,8 @@ from tap_cicd.local.emulator import EmulatorInfo
 from tap_cicd.local.provider import HANDLERS, Handler
 from tap_cicd.local.state import StateStore
 from tap_cicd.local.target import LocalTarget, project_program
+
+from .conftest import PROJECT, counts, inventory, reset
 
 PROGRAM = project_program(PROJECT)
 EMPTY = {

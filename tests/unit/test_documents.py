@@ -197,8 +197,8 @@ def test_topic_policy_only_rule_may_publish_and_only_with_tls() -> None:
 
 
 def test_queue_policy_only_rule_may_send() -> None:
-    allow, deny = statements(d.queue_policy("arn:queue", "arn:rule"))
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": "arn:rule"}}
+    allow, deny = statements(d.queue_policy("arn:queue", ["arn:rule-a", "arn:rule-b"]))
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": ["arn:rule-a", "arn:rule-b"]}}
     assert deny["Effect"] == "Deny"
 
 

@@ -308,6 +308,11 @@ def test_s3_source_starts_pipeline_through_eventbridge(default_program: Program)
     pipeline_arn = f"arn:aws:codepipeline:{REGION}:{ACCOUNT_ID}:pipeline-pipeline-dev"
     assert target["arn"] == pipeline_arn
     assert target["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/pipeline-source-events-role-dev"
+    # A lost start would go unnoticed: retried, then dead-lettered like notifications.
+    assert target["retryPolicy"] == {"maximumRetryAttempts": 8, "maximumEventAgeInSeconds": 3600}
+    assert target["deadLetterConfig"] == {
+        "arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:pipeline-events-dlq-dev"
+    }
     role = default_program.one(ROLE, "source-events-role").inputs
     trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
@@ -497,7 +502,13 @@ def test_notifications(program: Program) -> None:
     for queue in program.of("aws:sqs/queue:Queue"):
         assert queue.inputs["kmsMasterKeyId"] == KEY_ARN
     queue_policy = json.loads(program.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])
-    assert queue_policy == documents.queue_policy(dlq_arn, rule_arn)
+    source_rule = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/pipeline-source-change-dev"
+    rules = (
+        [rule_arn, source_rule]
+        if program.of("aws:s3/bucketNotification:BucketNotification")
+        else [rule_arn]
+    )
+    assert queue_policy == documents.queue_policy(dlq_arn, rules)
 
 
 def test_email_subscription(github_program: Program) -> None:

@@ -154,6 +154,11 @@ class Deployer:
                 self._active -= 1
                 self._settled.notify_all()
 
+    def stop(self) -> None:
+        """Take no new work: later registrations are refused."""
+        with self._lock:
+            self._closed = True
+
     def settle(self, timeout: float = 120.0) -> None:
         """Take no new work and wait for the registrations in flight (after a failure)."""
         with self._settled:
@@ -281,15 +286,12 @@ class DeployMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         """Hand the URN, dependencies and ignore_changes to the mocks, then register."""
-        if request.type != "pulumi:pulumi:Stack":
-            dependencies = list(request.dependencies)
-            if request.parent:
-                dependencies.append(request.parent)
-            self.deploy_mocks.pending.request = (
-                self.make_urn(request.parent, request.type, request.name),
-                sorted(set(dependencies)),
-                list(request.ignoreChanges),
-            )
+        parent = [request.parent] if request.parent else []
+        self.deploy_mocks.pending.request = (
+            self.make_urn(request.parent, request.type, request.name),
+            sorted({*request.dependencies, *parent}),
+            list(request.ignoreChanges),
+        )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
@@ -305,17 +307,24 @@ class DeployMocks(pulumi.runtime.Mocks):
     ) -> tuple[str | None, dict[str, Any]]:
         """Deploy the resource the monitor is registering on this thread."""
         urn, dependencies, ignore_changes = self.pending.request
-        return self.deployer.apply(
-            Registration(
-                urn,
-                args.typ,
-                args.name,
-                dict(reveal(dict(args.inputs))),
-                bool(args.custom),
-                dependencies,
-                ignore_changes,
-            )
+        registration = Registration(
+            urn,
+            args.typ,
+            args.name,
+            dict(reveal(dict(args.inputs))),
+            bool(args.custom),
+            dependencies,
+            ignore_changes,
         )
+        try:
+            return self.deployer.apply(registration)
+        except DeployError:
+            # The first failure stops the deploy: this and every later registration is
+            # answered without touching AWS, and run_program raises the error once the
+            # engine is done. Raising here would only make the engine's worker threads
+            # format tracebacks concurrently (which CPython 3.11's ast module dislikes).
+            self.deployer.stop()
+            return f"{args.name}-not-deployed", dict(args.inputs)
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -343,7 +352,9 @@ class DeployMocks(pulumi.runtime.Mocks):
             },
         }
         if args.token not in answers:
-            raise self.deployer._fail(f"the local target cannot answer invoke {args.token}")
+            message = f"the local target cannot answer invoke {args.token}"
+            self.deployer._fail(message)
+            return {}, [("token", message)]
         return answers[args.token], []
 
 
@@ -374,6 +385,11 @@ def run_program(
     wait_for_all: Callable[[], None] = pulumi.runtime.test(body)  # type: ignore[no-untyped-call]
     try:
         wait_for_all()
+        if deployer.errors:
+            raise DeployError(deployer.errors[0])
+    except DeployError:
+        deployer.settle()
+        raise
     except Exception as error:
         # Other registrations may still be running in the engine's threads: let them
         # finish (and record what they did) before anyone reads or writes the state again.

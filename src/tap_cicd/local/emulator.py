@@ -142,9 +142,8 @@ class Emulator:
         deadline = time.monotonic() + 5
         while _alive(info.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(info.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(info.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # gone already, as it should be
+            os.killpg(info.pid, signal.SIGKILL)
         return info
 
     @staticmethod

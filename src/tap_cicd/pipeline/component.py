@@ -200,7 +200,7 @@ class CicdPipelineStack(pulumi.ComponentResource):
             ),
         )
         if source_bucket is not None:
-            create_source_trigger(ctx, name, source_bucket, pipeline)
+            create_source_trigger(ctx, name, source_bucket, pipeline, notifications)
         state_rule = create_state_rule(ctx, name, notifications, pipeline)
 
         self.artifact_bucket_name = storage.artifacts.bucket.bucket

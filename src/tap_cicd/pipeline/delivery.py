@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from tap_cicd import documents
 from tap_cicd.config import SourceSettings
 from tap_cicd.pipeline._context import Context, document
+from tap_cicd.pipeline.notifications import Notifications
 from tap_cicd.pipeline.roles import inline_policy, service_role
 
 SOURCE_OUTPUT = "source_output"
@@ -171,7 +172,11 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
 
 
 def create_source_trigger(
-    ctx: Context, name: str, bucket: aws.s3.Bucket, pipeline: aws.codepipeline.Pipeline
+    ctx: Context,
+    name: str,
+    bucket: aws.s3.Bucket,
+    pipeline: aws.codepipeline.Pipeline,
+    notifications: Notifications,
 ) -> aws.cloudwatch.EventRule:
     """An upload of ``source.zip`` starts the pipeline, through EventBridge (no polling)."""
     rule_name = ctx.naming.name("source-change")
@@ -206,6 +211,8 @@ def create_source_trigger(
         target_id="pipeline",
         arn=pipeline.arn,
         role_arn=role.arn,
-        opts=ctx.opts(depends_on=[policy]),
+        # An upload whose start is lost would go unnoticed: retry, then dead-letter it.
+        **notifications.target_delivery(),
+        opts=ctx.opts(depends_on=[policy, notifications.events_dlq_policy]),
     )
     return rule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -21,7 +22,18 @@ class Notifications:
 
     topic: aws.sns.Topic
     events_dlq: aws.sqs.Queue
+    events_dlq_policy: aws.sqs.QueuePolicy
     deploy_dlq: aws.sqs.Queue
+
+    def target_delivery(self) -> dict[str, Any]:
+        """Retry policy and dead-letter queue of every EventBridge target (baseline N1)."""
+        return {
+            "retry_policy": {
+                "maximum_retry_attempts": TARGET_RETRY_ATTEMPTS,
+                "maximum_event_age_in_seconds": TARGET_MAX_EVENT_AGE_SECONDS,
+            },
+            "dead_letter_config": {"arn": self.events_dlq.arn},
+        }
 
 
 def create_topic_and_queues(ctx: Context, name: str, key_arn: pulumi.Output[str]) -> Notifications:
@@ -52,7 +64,16 @@ def create_topic_and_queues(ctx: Context, name: str, key_arn: pulumi.Output[str]
         )
         for purpose in ("events-dlq", "deploy-dlq")
     ]
-    return Notifications(topic, queues[0], queues[1])
+    # The rules' ARNs are known from their names, so the queue's policy can come first.
+    rules = ["pipeline-state", *(["source-change"] if ctx.settings.source.kind == "s3" else [])]
+    rule_arns = pulumi.Output.all(*(ctx.arn("events", f"rule/{ctx.naming.name(r)}") for r in rules))
+    queue_policy = aws.sqs.QueuePolicy(
+        f"{name}-events-dlq-policy",
+        queue_url=queues[0].url,
+        policy=document(documents.queue_policy, queue_arn=queues[0].arn, rule_arns=rule_arns),
+        opts=ctx.opts(),
+    )
+    return Notifications(topic, queues[0], queue_policy, queues[1])
 
 
 def create_state_rule(
@@ -75,14 +96,6 @@ def create_state_rule(
         ),
         opts=ctx.opts(),
     )
-    queue_policy = aws.sqs.QueuePolicy(
-        f"{name}-events-dlq-policy",
-        queue_url=notifications.events_dlq.url,
-        policy=document(
-            documents.queue_policy, queue_arn=notifications.events_dlq.arn, rule_arn=rule.arn
-        ),
-        opts=ctx.opts(),
-    )
     aws.cloudwatch.EventTarget(
         f"{name}-pipeline-state-target",
         rule=rule.name,
@@ -92,11 +105,7 @@ def create_state_rule(
             "input_paths": documents.NOTIFICATION_INPUT_PATHS,
             "input_template": documents.NOTIFICATION_TEMPLATE,
         },
-        retry_policy={
-            "maximum_retry_attempts": TARGET_RETRY_ATTEMPTS,
-            "maximum_event_age_in_seconds": TARGET_MAX_EVENT_AGE_SECONDS,
-        },
-        dead_letter_config={"arn": notifications.events_dlq.arn},
-        opts=ctx.opts(depends_on=[topic_policy, queue_policy]),
+        **notifications.target_delivery(),
+        opts=ctx.opts(depends_on=[topic_policy, notifications.events_dlq_policy]),
     )
     return rule

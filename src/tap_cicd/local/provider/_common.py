@@ -30,7 +30,6 @@ NOT_FOUND = {
     "ServerSideEncryptionConfigurationNotFoundError",
     "OwnershipControlsNotFoundError",
     "NoSuchPublicAccessBlockConfiguration",
-    "InvalidParameterException",
 }
 
 

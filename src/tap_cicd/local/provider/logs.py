@@ -40,7 +40,7 @@ def update_log_group(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outpu
         )
     else:
         logs.delete_retention_policy(logGroupName=name)
-    if old and new.get("tags"):
+    if new.get("tags"):  # also when adopting: CreateLogGroup did not tag then
         logs.tag_resource(resourceArn=_outputs(ctx, name)["arn"], tags=dict(new["tags"]))
     return _outputs(ctx, name)
 

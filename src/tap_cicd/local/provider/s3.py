@@ -59,7 +59,9 @@ def update_bucket(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs
 
 def delete_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
     s3 = ctx.clients("s3")
-    for attempt in range(DELETE_ATTEMPTS):
+    attempt = 0
+    while True:
+        attempt += 1
         if inputs.get("forceDestroy"):
             ignore_missing(lambda: _empty(ctx, name))
         try:
@@ -67,7 +69,7 @@ def delete_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
             return
         except ClientError as error:
             # Access logs keep arriving in a log bucket until its sources are gone.
-            if error_code(error) != "BucketNotEmpty" or attempt == DELETE_ATTEMPTS - 1:
+            if error_code(error) != "BucketNotEmpty" or attempt == DELETE_ATTEMPTS:
                 raise
 
 
