@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit check integration clean
+.PHONY: up test lint unit check integration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,11 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Deploy the stack to the embedded emulator (started on 127.0.0.1:4566 when not running).
+up: $(STAMP)
+	$(BIN)/tap emulator start
+	$(BIN)/tap up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

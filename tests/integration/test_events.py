@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import everyone, on_aws, policy_document
+from .helpers import as_list, everyone, on_aws, policy_document
 
 
 def failure_event(pipeline_arn: str) -> dict[str, Any]:
@@ -104,9 +104,23 @@ def test_target_is_the_topic_with_retries_and_a_dead_letter_queue(
         s for s in policy_document(attributes["Policy"])["Statement"] if s["Effect"] == "Allow"
     ]
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(
-        f":rule/{outputs['eventRuleName']}"
-    )
+    sources = as_list(allow["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert any(arn.endswith(f":rule/{outputs['eventRuleName']}") for arn in sources)
+    # Only this stack's rules: the state rule and, with an S3 source, the source rule.
+    assert all(":rule/" in arn and arn.split(":")[4] == dlq.split(":")[4] for arn in sources)
+
+
+def test_source_upload_target_is_retried_and_dead_lettered(
+    aws: Any, target: dict[str, Any], outputs: dict[str, str]
+) -> None:
+    """A lost pipeline start would go unnoticed: the source rule's target retries, then DLQs."""
+    events = aws("events")
+    rules = events.list_rule_names_by_target(TargetArn=outputs["pipelineArn"])["RuleNames"]
+    assert rules, "with an S3 source a rule starts the pipeline"
+    for rule in rules:
+        (start,) = events.list_targets_by_rule(Rule=rule)["Targets"]
+        assert start["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert start["DeadLetterConfig"]["Arn"] == target["DeadLetterConfig"]["Arn"]
 
 
 def test_message_is_readable(target: dict[str, Any]) -> None:
