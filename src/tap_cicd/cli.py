@@ -15,14 +15,13 @@ import yaml
 from rich.console import Console
 from rich.tree import Tree
 
-from tap_cicd import aws_target, graph
 from tap_cicd.config import ENV_VARS, Settings, read_raw
 from tap_cicd.errors import TapError, UsageError
-from tap_cicd.local.deployer import OPERATIONS, UNCHANGED, Event, Summary
-from tap_cicd.local.emulator import DEFAULT_PORT, Emulator
-from tap_cicd.local.target import DEFAULT_REGION, LocalTarget, project_program
-from tap_cicd.policy.command import run_check
-from tap_cicd.stack import TapStack, TapStackArgs
+from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
+from tap_cicd.local.summary import OPERATIONS, UNCHANGED, Event, Summary
+
+# Commands import what only they need (boto3, the Pulumi engine and program, the policy
+# pack) in their bodies, so that every tap command starts without loading all of it.
 
 app = typer.Typer(
     help="Deploy tap's CI/CD pipeline stack: to the embedded AWS emulator (default) or to AWS.",
@@ -184,6 +183,9 @@ def up(
     port: PortOption | None = None,
 ) -> None:
     """Deploy the stack, then print its outputs and write them to cfn-outputs/flat-outputs.json."""
+    from tap_cicd import aws_target
+    from tap_cicd.local.target import LocalTarget, project_program
+
     console = Console(soft_wrap=True)
     with reported():
         values = parse_config(config, stack)
@@ -213,6 +215,9 @@ def destroy(
     as_json: JsonOption = False,
 ) -> None:
     """Delete every resource of the stack (dependents first) and forget it."""
+    from tap_cicd import aws_target
+    from tap_cicd.local.target import LocalTarget
+
     console = Console(soft_wrap=True)
     with reported():
         if target == "aws":
@@ -227,6 +232,8 @@ def destroy(
 @app.command()
 def outputs(stack: StackOption = DEFAULT_STACK, as_json: JsonOption = False) -> None:
     """Print the outputs of the stack's last local deploy."""
+    from tap_cicd.local.target import LocalTarget
+
     with reported():
         values = LocalTarget(home()).outputs(stack)
         if as_json:
@@ -244,6 +251,8 @@ def preview(
     as_json: JsonOption = False,
 ) -> None:
     """Show the resource tree the program declares (offline: no emulator, no credentials)."""
+    from tap_cicd import aws_target
+
     console = Console(soft_wrap=True)
     with reported():
         values = parse_config(config, stack)
@@ -272,6 +281,8 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Check the program against the security baseline, offline; exit 1 on a mandatory failure."""
+    from tap_cicd.policy.command import run_check
+
     with reported():
         values = parse_config(config, stack)
         validate(values)
@@ -281,6 +292,8 @@ def check(
 
 def offline_graph(settings: Settings, region: str, stack: str) -> Any:
     """The program's graph, as ``pulumi preview`` would see it."""
+    from tap_cicd import graph
+    from tap_cicd.stack import TapStack, TapStackArgs
 
     return graph.run(
         lambda: TapStack("tap", TapStackArgs(settings)).outputs(),
@@ -326,6 +339,8 @@ def local(target: str) -> None:
 @emulator_app.command("start")
 def emulator_start(port: PortOption | None = None) -> None:
     """Start the emulator in the background on 127.0.0.1 (a no-op when it runs)."""
+    from tap_cicd.local.emulator import Emulator
+
     with reported():
         info, started = Emulator(home()).start(port if port is not None else default_port())
         state = "started" if started else "already running"
@@ -335,6 +350,8 @@ def emulator_start(port: PortOption | None = None) -> None:
 @emulator_app.command("stop")
 def emulator_stop() -> None:
     """Stop the emulator (its resources are gone with it)."""
+    from tap_cicd.local.emulator import Emulator
+
     info = Emulator(home()).stop()
     typer.echo(f"emulator stopped (pid {info.pid})" if info else "emulator is not running")
 
@@ -342,6 +359,8 @@ def emulator_stop() -> None:
 @emulator_app.command("status")
 def emulator_status() -> None:
     """Say whether the emulator runs, and where (exit code 1 when it does not)."""
+    from tap_cicd.local.emulator import Emulator
+
     info = Emulator(home()).info()
     if info is None:
         typer.echo("emulator is not running")

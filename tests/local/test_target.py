@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 from tap_cicd.errors import DeployError, LockError
 from tap_cicd.graph import Graph
 from tap_cicd.local.clients import Clients
-from tap_cicd.local.deployer import Event
 from tap_cicd.local.emulator import EmulatorInfo
 from tap_cicd.local.provider import HANDLERS, Handler
 from tap_cicd.local.state import StateStore
+from tap_cicd.local.summary import Event
 from tap_cicd.local.target import LocalTarget, project_program
 
 from .conftest import PROJECT, counts, inventory, reset

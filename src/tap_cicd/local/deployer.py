@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -22,57 +22,15 @@ from tap_cicd.errors import DeployError
 from tap_cicd.local.provider import HANDLERS, Context, Handler
 from tap_cicd.local.provider.compute import ARCHIVE_DIGEST, code_digest
 from tap_cicd.local.state import ResourceState, StackState, StateStore
-
-CREATED, UPDATED, REPLACED, DELETED, UNCHANGED = (
-    "created",
-    "updated",
-    "replaced",
-    "deleted",
-    "unchanged",
+from tap_cicd.local.summary import (
+    CREATED,
+    DELETED,
+    REPLACED,
+    UNCHANGED,
+    UPDATED,
+    Event,
+    Summary,
 )
-OPERATIONS = (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED)
-SUPERSEDED = "#superseded:"
-"""State key suffix of a replaced resource that still exists until the end of the run."""
-
-
-def base_urn(key: str) -> str:
-    """The URN a state key belongs to (superseded resources keep their URN as a prefix)."""
-    return key.split(SUPERSEDED, 1)[0]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One resource finished: what happened to it and how long it took."""
-
-    operation: str
-    type: str
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One resource the program registered, with what the engine knows about it."""
-
-    urn: str
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    custom: bool
-    dependencies: list[str]
-    ignore_changes: list[str]
-
-
-@dataclass
-class Summary:
-    """What one ``up`` or ``destroy`` did."""
-
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
-    seconds: float = 0.0
-    writes: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a wire-format marker
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a wire-format marker
@@ -89,6 +47,28 @@ def reveal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [reveal(v) for v in value]
     return value
+
+
+SUPERSEDED = "#superseded:"
+"""State key suffix of a replaced resource that still exists until the end of the run."""
+
+
+def base_urn(key: str) -> str:
+    """The URN a state key belongs to (superseded resources keep their URN as a prefix)."""
+    return key.split(SUPERSEDED, 1)[0]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program registered, with what the engine knows about it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    dependencies: list[str]
+    ignore_changes: list[str]
 
 
 def normalize(value: Any) -> Any:
@@ -236,9 +216,10 @@ class Deployer:
 
     def _record(self, resource: ResourceState, event: Event | None) -> None:
         with self._lock:
-            self.state.resources.pop(resource.urn, None)
-            self.state.resources[resource.urn] = resource
-            self.store.save(self.state)
+            if self.state.resources.get(resource.urn) != resource:  # unchanged: no write
+                self.state.resources.pop(resource.urn, None)
+                self.state.resources[resource.urn] = resource
+                self.store.save(self.state)
             if event is not None:
                 self.summary.counts[event.operation] += 1
                 self.on_event(event)

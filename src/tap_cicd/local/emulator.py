@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tap_cicd.errors import EmulatorError
+from tap_cicd.local import DEFAULT_PORT
 from tap_cicd.local.clients import Clients
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 4566
 START_TIMEOUT_SECONDS = 30.0
 MARKER_PARAMETER = "/tap-emulator/instance-id"
 """An SSM parameter naming this emulator instance: a restarted (empty) emulator has none."""

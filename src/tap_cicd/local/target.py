@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tap_cicd.local.deployer import Deployer, Event, Summary, run_program
-from tap_cicd.local.emulator import DEFAULT_PORT, Emulator, instance_id
+from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
+from tap_cicd.local.deployer import Deployer, run_program
+from tap_cicd.local.emulator import Emulator, instance_id
 from tap_cicd.local.provider import Context
 from tap_cicd.local.state import StackState, StateStore
-
-DEFAULT_REGION = "us-east-1"
+from tap_cicd.local.summary import Event, Summary
 
 
 def project_program(project_dir: Path) -> Callable[[], None]:
