@@ -197,6 +197,14 @@ def test_bucket_update_without_tags_sends_no_tagging(ctx: Context) -> None:
     assert writes_of(ctx.clients, "s3:PutBucketTagging") == 0
 
 
+def test_bucket_update_dropping_every_tag_deletes_the_tag_set(ctx: Context) -> None:
+    tagged = {"bucket": BUCKET, "tags": {"Team": "a"}}
+    s3.create_bucket(ctx, URN, tagged)
+    s3.update_bucket(ctx, BUCKET, tagged, {"bucket": BUCKET})
+    with pytest.raises(ClientError, match="NoSuchTagSet"):
+        ctx.clients("s3").get_bucket_tagging(Bucket=BUCKET)
+
+
 def test_force_destroy_deletes_every_version_and_delete_marker(ctx: Context) -> None:
     client = ctx.clients("s3")
     s3.create_bucket(ctx, URN, {"bucket": BUCKET})

@@ -286,3 +286,51 @@ def test_destroy_after_restart_or_stop_only_forgets(
         "the emulator is not running: nothing of the stack is left"
     ]
     assert not store.exists("dev")
+
+
+def tags_of_every_kind(clients: Clients, outputs: dict[str, Any]) -> dict[str, set[str]]:
+    """The tag keys of one resource of each taggable kind, read back from the emulator."""
+    topic, queue_url = outputs["notificationTopicArn"], clients("sqs").list_queues()["QueueUrls"][0]
+    function, pipeline = outputs["deployFunctionArn"], outputs["pipelineArn"]
+    repository = clients("ecr").describe_repositories()["repositories"][0]["repositoryArn"]
+    log_group = clients("logs").describe_log_groups()["logGroups"][0]["logGroupArn"]
+    rule = clients("events").describe_rule(Name=outputs["eventRuleName"])["Arn"]
+    key = outputs["kmsKeyArn"].rsplit("/", 1)[-1]
+    bucket = outputs["artifactBucketName"]
+    return {
+        "bucket": {t["Key"] for t in clients("s3").get_bucket_tagging(Bucket=bucket)["TagSet"]},
+        "key": {t["TagKey"] for t in clients("kms").list_resource_tags(KeyId=key)["Tags"]},
+        "repository": {
+            t["Key"] for t in clients("ecr").list_tags_for_resource(resourceArn=repository)["tags"]
+        },
+        "log group": set(clients("logs").list_tags_for_resource(resourceArn=log_group)["tags"]),
+        "role": {
+            t["Key"]
+            for t in clients("iam").list_role_tags(RoleName="pipeline-build-role-dev")["Tags"]
+        },
+        "topic": {
+            t["Key"] for t in clients("sns").list_tags_for_resource(ResourceArn=topic)["Tags"]
+        },
+        "queue": set(clients("sqs").list_queue_tags(QueueUrl=queue_url)["Tags"]),
+        "rule": {
+            t["Key"] for t in clients("events").list_tags_for_resource(ResourceARN=rule)["Tags"]
+        },
+        "function": set(clients("lambda").list_tags(Resource=function)["Tags"]),
+        "pipeline": {
+            t["key"]
+            for t in clients("codepipeline").list_tags_for_resource(resourceArn=pipeline)["tags"]
+        },
+    }
+
+
+def test_a_tag_dropped_from_the_config_is_removed_everywhere(
+    target: LocalTarget, clients: Clients
+) -> None:
+    two = target.up("dev", PROGRAM, {"tap:tags": '{"Team": "a", "CostCenter": "42"}'})
+    assert all(
+        {"Team", "CostCenter"} <= keys for keys in tags_of_every_kind(clients, two.outputs).values()
+    )
+    one = target.up("dev", PROGRAM, {"tap:tags": '{"Team": "a"}'})
+    for kind, keys in tags_of_every_kind(clients, one.outputs).items():
+        assert "Team" in keys, kind
+        assert "CostCenter" not in keys, kind

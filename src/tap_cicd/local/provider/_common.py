@@ -66,6 +66,11 @@ def integer(value: Any) -> int:
     return int(value)
 
 
+def stale_tags(old: Inputs, new: Inputs) -> list[str]:
+    """Tag keys the old inputs had and the new ones drop: an update must remove them."""
+    return sorted(set(old.get("tags") or {}) - set(new.get("tags") or {}))
+
+
 def tag_list(
     tags: Mapping[str, str] | None, key: str = "Key", value: str = "Value"
 ) -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    stale_tags,
     tag_list,
 )
 
@@ -173,8 +174,11 @@ def update_function(ctx: Context, name: str, old: Inputs, new: Inputs) -> Output
             Architectures=list(new.get("architectures") or ["x86_64"]),
         )
     _concurrency(ctx, name, new)
+    arn = _function_outputs(ctx, name)["arn"]
+    if stale := stale_tags(old, new):
+        lam.untag_resource(Resource=arn, TagKeys=stale)
     if new.get("tags"):
-        lam.tag_resource(Resource=_function_outputs(ctx, name)["arn"], Tags=dict(new["tags"]))
+        lam.tag_resource(Resource=arn, Tags=dict(new["tags"]))
     return _function_outputs(ctx, name)
 
 
@@ -269,12 +273,15 @@ def create_pipeline(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outpu
     return name, _pipeline_outputs(ctx, name)
 
 
-def update_pipeline(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_pipeline(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
     codepipeline = ctx.clients("codepipeline")
     codepipeline.update_pipeline(pipeline=pipeline_declaration(new))
+    arn = _pipeline_outputs(ctx, name)["arn"]
+    if stale := stale_tags(old, new):
+        codepipeline.untag_resource(resourceArn=arn, tagKeys=stale)
     if new.get("tags"):
         codepipeline.tag_resource(
-            resourceArn=_pipeline_outputs(ctx, name)["arn"],
+            resourceArn=arn,
             tags=tag_list(new["tags"], "key", "value"),
         )
     return _pipeline_outputs(ctx, name)

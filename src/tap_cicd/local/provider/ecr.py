@@ -10,6 +10,7 @@ from tap_cicd.local.provider._common import (
     Inputs,
     Outputs,
     ignore_missing,
+    stale_tags,
     tag_list,
 )
 
@@ -46,7 +47,7 @@ def create_repository(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Out
     return name, _repository_outputs(ctx, name)
 
 
-def update_repository(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_repository(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
     ecr = ctx.clients("ecr")
     ecr.put_image_tag_mutability(
         repositoryName=name, imageTagMutability=new.get("imageTagMutability", "MUTABLE")
@@ -55,8 +56,10 @@ def update_repository(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Out
     ecr.put_image_scanning_configuration(
         repositoryName=name, imageScanningConfiguration={"scanOnPush": scan}
     )
+    arn = ctx.arn("ecr", f"repository/{name}")
+    if stale := stale_tags(old, new):
+        ecr.untag_resource(resourceArn=arn, tagKeys=stale)
     if new.get("tags"):
-        arn = ctx.arn("ecr", f"repository/{name}")
         ecr.tag_resource(resourceArn=arn, tags=tag_list(new["tags"]))
     return _repository_outputs(ctx, name)
 

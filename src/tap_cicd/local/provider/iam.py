@@ -9,6 +9,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    stale_tags,
     tag_list,
 )
 
@@ -32,10 +33,12 @@ def create_role(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
     return name, _role_outputs(ctx, name)
 
 
-def update_role(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_role(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
     iam = ctx.clients("iam")
     iam.update_assume_role_policy(RoleName=name, PolicyDocument=new["assumeRolePolicy"])
     iam.update_role(RoleName=name, MaxSessionDuration=integer(new.get("maxSessionDuration", 3600)))
+    if stale := stale_tags(old, new):
+        iam.untag_role(RoleName=name, TagKeys=stale)
     if new.get("tags"):
         iam.tag_role(RoleName=name, Tags=tag_list(new["tags"]))
     return _role_outputs(ctx, name)

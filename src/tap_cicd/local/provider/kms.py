@@ -9,6 +9,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    stale_tags,
     tag_list,
 )
 
@@ -49,7 +50,7 @@ def create_key(ctx: Context, urn: str, inputs: Inputs) -> tuple[str, Outputs]:
     return key_id, update_key(ctx, key_id, {}, inputs)
 
 
-def update_key(ctx: Context, key_id: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_key(ctx: Context, key_id: str, old: Inputs, new: Inputs) -> Outputs:
     kms = ctx.clients("kms")
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=new["policy"])
     kms.update_key_description(KeyId=key_id, Description=new.get("description", ""))
@@ -57,6 +58,8 @@ def update_key(ctx: Context, key_id: str, _old: Inputs, new: Inputs) -> Outputs:
         kms.enable_key_rotation(KeyId=key_id)
     else:
         kms.disable_key_rotation(KeyId=key_id)
+    if stale := stale_tags(old, new):
+        kms.untag_resource(KeyId=key_id, TagKeys=stale)
     if new.get("tags"):
         kms.tag_resource(KeyId=key_id, Tags=tag_list(new["tags"], "TagKey", "TagValue"))
     return _key_outputs(ctx, key_id)

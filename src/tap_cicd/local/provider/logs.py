@@ -12,6 +12,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    stale_tags,
 )
 
 
@@ -40,6 +41,8 @@ def update_log_group(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outpu
         )
     else:
         logs.delete_retention_policy(logGroupName=name)
+    if stale := stale_tags(old, new):
+        logs.untag_resource(resourceArn=_outputs(ctx, name)["arn"], tagKeys=stale)
     if new.get("tags"):  # also when adopting: CreateLogGroup did not tag then
         logs.tag_resource(resourceArn=_outputs(ctx, name)["arn"], tags=dict(new["tags"]))
     return _outputs(ctx, name)

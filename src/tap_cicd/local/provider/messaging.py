@@ -12,6 +12,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    stale_tags,
     tag_list,
 )
 
@@ -27,11 +28,13 @@ def create_topic(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]
     return str(arn), {"arn": arn}
 
 
-def update_topic(ctx: Context, arn: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_topic(ctx: Context, arn: str, old: Inputs, new: Inputs) -> Outputs:
     sns = ctx.clients("sns")
     sns.set_topic_attributes(
         TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=new.get("kmsMasterKeyId", "")
     )
+    if stale := stale_tags(old, new):
+        sns.untag_resource(ResourceArn=arn, TagKeys=stale)
     if new.get("tags"):
         sns.tag_resource(ResourceArn=arn, Tags=tag_list(new["tags"]))
     return {"arn": arn}
@@ -101,9 +104,11 @@ def create_queue(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]
     return str(url), {"url": url, "arn": ctx.arn("sqs", inputs["name"])}
 
 
-def update_queue(ctx: Context, url: str, _old: Inputs, new: Inputs) -> Outputs:
+def update_queue(ctx: Context, url: str, old: Inputs, new: Inputs) -> Outputs:
     sqs = ctx.clients("sqs")
     sqs.set_queue_attributes(QueueUrl=url, Attributes=_queue_attributes(new))
+    if stale := stale_tags(old, new):
+        sqs.untag_queue(QueueUrl=url, TagKeys=stale)
     if new.get("tags"):
         sqs.tag_queue(QueueUrl=url, Tags=dict(new["tags"]))
     return {"url": url, "arn": ctx.arn("sqs", new["name"])}
@@ -117,6 +122,10 @@ def set_queue_policy(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outp
 
 
 def put_rule(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
+    return str(inputs["name"]), update_rule(ctx, inputs["name"], {}, inputs)
+
+
+def update_rule(ctx: Context, _name: str, old: Inputs, inputs: Inputs) -> Outputs:
     events = ctx.clients("events")
     arn = events.put_rule(
         Name=inputs["name"],
@@ -124,9 +133,11 @@ def put_rule(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
         Description=inputs.get("description", ""),
         State=inputs.get("state", "ENABLED"),
     )["RuleArn"]
+    if stale := stale_tags(old, inputs):
+        events.untag_resource(ResourceARN=arn, TagKeys=stale)
     if inputs.get("tags"):
         events.tag_resource(ResourceARN=arn, Tags=tag_list(inputs["tags"]))
-    return str(inputs["name"]), {"arn": arn}
+    return {"arn": arn}
 
 
 def delete_rule(ctx: Context, name: str, _inputs: Inputs) -> None:
@@ -212,7 +223,7 @@ HANDLERS = [
         "aws:cloudwatch/eventRule:EventRule",
         put_rule,
         delete_rule,
-        lambda ctx, _id, _old, new: put_rule(ctx, "", new)[1],
+        update_rule,
         replace_on=("name",),
     ),
     Handler(

@@ -45,15 +45,18 @@ def create_bucket(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs
     return name, _bucket_outputs(ctx, name)
 
 
-def _tag_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
+def _tag_bucket(ctx: Context, name: str, inputs: Inputs, old: Inputs | None = None) -> None:
+    """PutBucketTagging replaces the whole set; with no tags left the set is deleted."""
     if inputs.get("tags"):
         ctx.clients("s3").put_bucket_tagging(
             Bucket=name, Tagging={"TagSet": tag_list(inputs["tags"])}
         )
+    elif old and old.get("tags"):
+        ctx.clients("s3").delete_bucket_tagging(Bucket=name)
 
 
-def update_bucket(ctx: Context, name: str, _old: Inputs, new: Inputs) -> Outputs:
-    _tag_bucket(ctx, name, new)
+def update_bucket(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
+    _tag_bucket(ctx, name, new, old)
     return _bucket_outputs(ctx, name)
 
 
