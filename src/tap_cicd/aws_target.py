@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation
 
-from tap_cicd.errors import TargetError
+from tap_cicd.errors import DeployError, TargetError
 
 INSTALL_HINT = (
     "the Pulumi CLI is not installed, and --target aws runs the real engine through it: "
@@ -29,11 +30,24 @@ def _stack(project_dir: Path, stack: str, config: Mapping[str, str]) -> Any:
     return workspace_stack
 
 
+@contextmanager
+def _engine(command: str) -> Iterator[None]:
+    """The engine's own failure as one line (its full output has been echoed already)."""
+    try:
+        yield
+    except automation.CommandError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1])
+        detail = detail.removeprefix("stderr:").removeprefix("stdout:").strip()
+        raise DeployError(f"pulumi {command} failed: {detail}") from None
+
+
 def up(
     project_dir: Path, stack: str, config: Mapping[str, str], echo: Callable[[str], None]
 ) -> dict[str, Any]:
     """``pulumi up``; returns the stack outputs."""
-    result = _stack(project_dir, stack, config).up(on_output=echo)
+    with _engine("up"):
+        result = _stack(project_dir, stack, config).up(on_output=echo)
     return {key: output.value for key, output in result.outputs.items()}
 
 
@@ -41,9 +55,11 @@ def preview(
     project_dir: Path, stack: str, config: Mapping[str, str], echo: Callable[[str], None]
 ) -> None:
     """``pulumi preview``."""
-    _stack(project_dir, stack, config).preview(on_output=echo)
+    with _engine("preview"):
+        _stack(project_dir, stack, config).preview(on_output=echo)
 
 
 def destroy(project_dir: Path, stack: str, echo: Callable[[str], None]) -> None:
     """``pulumi destroy``."""
-    _stack(project_dir, stack, {}).destroy(on_output=echo)
+    with _engine("destroy"):
+        _stack(project_dir, stack, {}).destroy(on_output=echo)

@@ -45,7 +45,8 @@ ConfigOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="local (emulator) or aws.")]
 PortOption = Annotated[
-    int, typer.Option("--port", help="Emulator port on 127.0.0.1 (0: any free port).")
+    int | None,
+    typer.Option("--port", help="Emulator port on 127.0.0.1 (0: any free port; default 4566)."),
 ]
 
 
@@ -61,12 +62,20 @@ def outputs_file() -> Path:
 
 def default_port() -> int:
     """The emulator port (``TAP_EMULATOR_PORT``, default 4566)."""
-    return int(os.environ.get("TAP_EMULATOR_PORT", DEFAULT_PORT))
+    value = os.environ.get("TAP_EMULATOR_PORT", str(DEFAULT_PORT))
+    if not value.isdigit() or int(value) > 65535:
+        raise UsageError(f"invalid TAP_EMULATOR_PORT '{value}': expected a port number 0-65535")
+    return int(value)
 
 
 def parse_config(pairs: list[str] | None, stack: str) -> dict[str, str]:
     """``Pulumi.<stack>.yaml``'s values, overridden by ``-c key=value``; keys as ``tap:key``."""
-    values = stack_file_config(stack)
+    return {**stack_file_config(stack), **overrides(pairs)}
+
+
+def overrides(pairs: list[str] | None) -> dict[str, str]:
+    """The ``-c key=value`` pairs, keys namespaced (``tap:`` unless they name one)."""
+    values = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -80,7 +89,13 @@ def stack_file_config(stack: str) -> dict[str, str]:
     path = Path(f"Pulumi.{stack}.yaml")
     if not path.exists():
         return {}
-    loaded = yaml.safe_load(path.read_text()) or {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        problem = " ".join(str(error).split())
+        raise UsageError(f"{path} is not valid YAML: {problem}") from None
+    if not isinstance(loaded, dict):
+        raise UsageError(f"{path}: expected a mapping with a 'config' key")
     config = loaded.get("config") or {}
     if not isinstance(config, dict):
         raise UsageError(f"{path}: 'config' must be a mapping")
@@ -180,7 +195,7 @@ def up(
     target: TargetOption = "local",
     config: ConfigOption = None,
     as_json: JsonOption = False,
-    port: PortOption | None = None,
+    port: PortOption = None,
 ) -> None:
     """Deploy the stack, then print its outputs and write them to cfn-outputs/flat-outputs.json."""
     from tap_cicd import aws_target
@@ -191,7 +206,8 @@ def up(
         values = parse_config(config, stack)
         validate(values)
         if target == "aws":
-            outputs = aws_target.up(Path.cwd(), stack, values, console.print)
+            # The engine reads Pulumi.<stack>.yaml itself: hand it only the -c overrides.
+            outputs = aws_target.up(Path.cwd(), stack, overrides(config), console.print)
             summary = Summary(outputs=outputs)
         else:
             local(target)
@@ -258,7 +274,7 @@ def preview(
         values = parse_config(config, stack)
         settings = validate(values)
         if target == "aws":
-            aws_target.preview(Path.cwd(), stack, values, console.print)
+            aws_target.preview(Path.cwd(), stack, overrides(config), console.print)
             return
         local(target)
         graph = offline_graph(settings, region_of(values), stack)
@@ -337,7 +353,7 @@ def local(target: str) -> None:
 
 
 @emulator_app.command("start")
-def emulator_start(port: PortOption | None = None) -> None:
+def emulator_start(port: PortOption = None) -> None:
     """Start the emulator in the background on 127.0.0.1 (a no-op when it runs)."""
     from tap_cicd.local.emulator import Emulator
 

@@ -37,6 +37,7 @@ ENV_VARS: dict[str, str] = {
     "logRetentionDays": "TAP_LOG_RETENTION_DAYS",
     "failOnSeverity": "TAP_FAIL_ON_SEVERITY",
     "allowedFindings": "TAP_ALLOWED_FINDINGS",
+    "scanWaitSeconds": "TAP_SCAN_WAIT_SECONDS",
     "tags": "TAP_TAGS",
 }
 """Config key -> environment variable that may supply it."""
@@ -115,6 +116,8 @@ class Settings:
     """Scan findings at or above this severity block a release; ``NONE`` disables the gate."""
     allowed_findings: tuple[str, ...] = ()
     """Finding ids (e.g. CVE ids) that never block a release."""
+    scan_wait_seconds: int = 900
+    """How long the deploy step waits for an image scan before it fails the release."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags, merged with Project / Environment / ManagedBy on every taggable resource."""
 
@@ -158,6 +161,7 @@ class Settings:
             log_retention_days=_retention(values.get("logRetentionDays")),
             fail_on_severity=_choice(values, "failOnSeverity", SEVERITIES, cls.fail_on_severity),
             allowed_findings=_findings(values.get("allowedFindings")),
+            scan_wait_seconds=_scan_wait(values.get("scanWaitSeconds")),
             tags=_tags(values.get("tags")),
         )
 
@@ -261,6 +265,20 @@ def _retention(value: str | None) -> int:
         allowed = ", ".join(map(str, RETENTION_DAYS))
         raise ConfigError("logRetentionDays", f"must be one of {allowed}; got '{value}'")
     return days
+
+
+MAX_SCAN_WAIT_SECONDS = 3600
+"""CodePipeline gives a Lambda invoke action one hour in all, continuations included."""
+
+
+def _scan_wait(value: str | None) -> int:
+    if value is None:
+        return 900
+    if not value.isdigit() or int(value) > MAX_SCAN_WAIT_SECONDS:
+        raise ConfigError(
+            "scanWaitSeconds", f"must be a whole number of seconds, 0-{MAX_SCAN_WAIT_SECONDS}"
+        )
+    return int(value)
 
 
 def _findings(value: str | None) -> tuple[str, ...]:

@@ -255,3 +255,77 @@ def test_notes_are_printed(tap: Any, home: Path) -> None:
     result = tap("destroy")
     assert result.exit_code == 0
     assert "note: the emulator was restarted: nothing of the stack is left" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("config: [unclosed", "is not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping with a 'config' key"),
+    ],
+)
+def test_broken_stack_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("Pulumi.dev.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["preview"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: Pulumi.dev.yaml")
+    assert message in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_bad_emulator_port_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TAP_HOME", str(tmp_path))
+    monkeypatch.setenv("TAP_EMULATOR_PORT", "abc")
+    result = CliRunner().invoke(app, ["emulator", "start"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: invalid TAP_EMULATOR_PORT 'abc': expected a port number 0-65535\n"
+    )
+
+
+def test_up_outside_the_project_starts_nothing(
+    tap: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clients: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = tap("up")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: no __main__.py in {tmp_path}")
+    assert counts(clients) == dict.fromkeys(counts(clients), 0)
+
+
+def test_engine_failure_is_one_line(tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulumi.automation import CommandError
+    from pulumi.automation._cmd import CommandResult
+
+    class FailingStack(FakeStack):
+        def up(self, on_output: Any) -> Any:
+            on_output("Updating (dev)")
+            raise CommandError(
+                CommandResult(
+                    "Updating (dev)\n", "error: update failed\n  aws: AccessDenied\n", 255
+                )
+            )
+
+    monkeypatch.setattr(aws_target.shutil, "which", lambda _name: "/usr/bin/pulumi")
+    monkeypatch.setattr(
+        aws_target.automation, "create_or_select_stack", lambda **_kw: FailingStack()
+    )
+    result = tap("up", "--target", "aws")
+    assert result.exit_code == 7
+    assert result.output.splitlines()[-1] == "error: pulumi up failed: error: update failed"
+
+
+def test_stack_in_another_region_is_destroyed_there(tap: Any, emulator: Any) -> None:
+    from tap_cicd.local.emulator import Emulator
+
+    elsewhere = Emulator.clients(emulator, region="eu-west-1")
+    assert tap("up", "-c", "aws:region=eu-west-1").exit_code == 0
+    assert counts(elsewhere)["functions"] == 1
+    moved = tap("up")
+    assert moved.exit_code == 2
+    assert "is deployed in eu-west-1, not us-east-1" in moved.output
+    assert tap("destroy").exit_code == 0
+    assert counts(elsewhere) == dict.fromkeys(counts(elsewhere), 0)

@@ -178,3 +178,11 @@ def test_no_work_is_taken_after_settling(tmp_path: Path) -> None:
     deployer.settle(timeout=1)
     with pytest.raises(DeployError, match="the run was aborted"):
         deployer.apply(Registration("urn", QUEUE, "q", {}, True, [], []))
+
+
+def test_state_naming_an_unknown_type_fails_to_delete(tmp_path: Path) -> None:
+    state = StackState("t")
+    state.resources["u"] = ResourceState("u", "aws:made/up:Thing", "x", True, {}, {}, [])
+    deployer = Deployer(StateStore(tmp_path), state, Context(None, "1", "r"))  # type: ignore[arg-type]
+    with pytest.raises(DeployError, match="the state names aws:made/up:Thing"):
+        deployer.delete(list(state.resources.values()))

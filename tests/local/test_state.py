@@ -32,7 +32,18 @@ def test_unknown_stack(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["{not json", '{"version": 2}', '{"version": 1, "stack": "dev"}', "[]"]
+    "text",
+    [
+        "{not json",
+        '{"version": 2}',
+        '{"version": 1, "stack": "dev"}',
+        "[]",
+        '{"version": 1, "stack": "dev", "emulator": "e", "region": "r", "outputs": [],'
+        ' "resources": []}',
+        '{"version": 1, "stack": "dev", "emulator": "e", "region": "r", "outputs": {},'
+        ' "resources": [{"urn": "u", "type": "t", "id": "i", "custom": true,'
+        ' "inputs": "oops", "outputs": {}}]}',
+    ],
 )
 def test_corrupted_state_says_what_to_do(tmp_path: Path, text: str) -> None:
     store = StateStore(tmp_path)

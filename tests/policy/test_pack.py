@@ -1,4 +1,4 @@
-"""Exemptions, the CrossGuard adapters, the report and ``python -m tap_cicd.policy``."""
+"""Exemptions, the CrossGuard adapters and the report (``tap check`` is tested in tests/local)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 
 from tap_cicd.policy import crossguard
 from tap_cicd.policy import tokens as t
-from tap_cicd.policy.__main__ import main
 from tap_cicd.policy.catalog import RULES
 from tap_cicd.policy.command import run_check
 from tap_cicd.policy.engine import evaluate
@@ -20,7 +19,7 @@ from tap_cicd.policy.exemptions import EXEMPTIONS, Exemption, ExemptionError
 from tap_cicd.policy.model import Resource, Rule, document
 from tap_cicd.policy.report import table
 
-from .stacks import CONNECTION, Stack
+from .stacks import Stack
 
 
 def test_at_least_thirty_rules_with_unique_ids_and_whys() -> None:
@@ -131,30 +130,6 @@ def test_run_check_prints_json_and_passes() -> None:
     assert document_["summary"]["blocking"] == 0
     row = next(r for r in document_["results"] if r["rule"] == "TAP-CB-005")
     assert row["status"] == "exempt" and row["refs"] == ["CKV_AWS_316"]
-
-
-def test_main_with_config_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [
-        "-c",
-        "source=github",
-        "-c",
-        f"connectionArn={CONNECTION}",
-        "-c",
-        "repository=acme/service",
-    ]
-    assert main(argv) == 0
-    assert "0 failed (0 mandatory), 5 exempt" in capsys.readouterr().out
-
-
-def test_main_reports_config_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-c", "source=svn"]) == 2
-    assert capsys.readouterr().err.startswith("error: invalid config 'source'")
-
-
-def test_main_rejects_config_without_a_value() -> None:
-    with pytest.raises(SystemExit) as error:
-        main(["-c", "source"])
-    assert error.value.code == 2
 
 
 def test_a_mandatory_failure_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert settings.log_retention_days == 365
     assert settings.fail_on_severity == "HIGH"
     assert settings.allowed_findings == ()
+    assert settings.scan_wait_seconds == 900
     assert settings.all_tags == {"Project": "pipeline", "Environment": "dev", "ManagedBy": "tap"}
 
 
@@ -49,6 +50,7 @@ def test_every_value_is_read() -> None:
             "logRetentionDays": "30",
             "failOnSeverity": "CRITICAL",
             "allowedFindings": '["CVE-2024-0001", "CVE-2024-0002"]',
+            "scanWaitSeconds": "1200",
             "tags": '{"CostCenter": "42", "Owner": "team a"}',
         }
     )
@@ -65,6 +67,7 @@ def test_every_value_is_read() -> None:
     assert settings.log_retention_days == 30
     assert settings.fail_on_severity == "CRITICAL"
     assert settings.allowed_findings == ("CVE-2024-0001", "CVE-2024-0002")
+    assert settings.scan_wait_seconds == 1200
     assert settings.all_tags == {
         "Project": "shop",
         "Environment": "pr-42",
@@ -121,6 +124,8 @@ INVALID = [
     ({"failOnSeverity": "high"}, "failOnSeverity", "CRITICAL, HIGH, MEDIUM, LOW, NONE"),
     ({"allowedFindings": "CVE 1"}, "allowedFindings", "not a finding id"),
     ({"allowedFindings": ",".join(["CVE-2024-12345"] * 200)}, "allowedFindings", "2048"),
+    ({"scanWaitSeconds": "3601"}, "scanWaitSeconds", "0-3600"),
+    ({"scanWaitSeconds": "-5"}, "scanWaitSeconds", "whole number of seconds"),
     ({"tags": "[1]"}, "tags", "JSON object"),
     ({"tags": "{bad"}, "tags", "JSON object"),
     ({"tags": '{"a": 1}'}, "tags", "JSON object of string values"),

@@ -118,8 +118,24 @@ def test_tags_on_every_taggable_resource(github_program: Program) -> None:
     assert len(tagged) >= 12
     for resource in tagged:
         assert resource.inputs["tags"] == expected, resource.name
-    taggable = {BUCKET, ROLE, "aws:kms/key:Key", "aws:lambda/function:Function"}
-    assert taggable <= {r.type for r in tagged}
+    taggable = {
+        BUCKET,
+        ROLE,
+        "aws:kms/key:Key",
+        "aws:lambda/function:Function",
+        "aws:ecr/repository:Repository",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:codebuild/project:Project",
+        "aws:codepipeline/pipeline:Pipeline",
+        "aws:sns/topic:Topic",
+        "aws:sqs/queue:Queue",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:ssm/parameter:Parameter",
+    }
+    # Every resource of a taggable type carries the tags, not only some of them.
+    for resource in github_program.nodes:
+        if resource.type in taggable:
+            assert resource.inputs.get("tags") == expected, resource.name
 
 
 def test_kms_key(program: Program) -> None:
@@ -164,12 +180,13 @@ def test_buckets_are_hardened(program: Program) -> None:
         assert ownership[bucket]["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
         assert versioning[bucket]["versioningConfiguration"] == {"status": "Enabled"}
         [rule] = encryption[bucket]["rules"]
-        assert rule["bucketKeyEnabled"] is True
         default = rule["applyServerSideEncryptionByDefault"]
         if bucket == log_bucket:
             assert default == {"sseAlgorithm": "AES256"}
+            assert rule["bucketKeyEnabled"] is False  # a bucket key is for SSE-KMS only
         else:
             assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}
+            assert rule["bucketKeyEnabled"] is True
             assert logging_[bucket]["targetBucket"] == log_bucket
             assert logging_[bucket]["targetPrefix"] == f"{bucket}/"
         rules = {r["id"]: r for r in lifecycle[bucket]["rules"]}

@@ -240,7 +240,9 @@ class Deployer:
         for resource in deletion_order(resources):
             started = time.monotonic()
             if resource.custom:
-                handler = self.handlers[resource.type]
+                handler = self.handlers.get(resource.type)
+                if handler is None:
+                    raise self._fail(f"the state names {resource.type}, which tap cannot delete")
                 try:
                     handler.delete(self.ctx, resource.id, resource.inputs)
                 except (ClientError, BotoCoreError) as error:

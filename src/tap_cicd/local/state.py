@@ -9,11 +9,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tap_cicd.errors import LockError, StateError, UnknownStackError, UsageError
+from tap_cicd.local import DEFAULT_REGION
 
 VERSION = 1
+T = TypeVar("T")
 _STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -39,6 +41,8 @@ class StackState:
     """Instance id of the emulator the resources live in (a restarted emulator has another)."""
     resources: dict[str, ResourceState] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    region: str = DEFAULT_REGION
+    """The region the stack was deployed to: destroy and outputs must look there."""
 
     def to_json(self) -> str:
         """The file's text."""
@@ -46,6 +50,7 @@ class StackState:
             "version": VERSION,
             "stack": self.stack,
             "emulator": self.emulator,
+            "region": self.region,
             "resources": [asdict(r) for r in self.resources.values()],
             "outputs": self.outputs,
         }
@@ -57,13 +62,36 @@ class StackState:
         data = json.loads(text)
         if data["version"] != VERSION:
             raise ValueError(f"state version {data['version']} is not {VERSION}")
-        resources = [ResourceState(**r) for r in data["resources"]]
+        resources = [_resource(r) for r in data["resources"]]
         return cls(
-            stack=str(data["stack"]),
-            emulator=str(data["emulator"]),
+            stack=_typed(data["stack"], str),
+            emulator=_typed(data["emulator"], str),
             resources={r.urn: r for r in resources},
-            outputs=dict(data["outputs"]),
+            outputs=_typed(data["outputs"], dict),
+            region=_typed(data["region"], str),
         )
+
+
+def _typed(value: Any, kind: type[T]) -> T:
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _resource(data: Any) -> ResourceState:
+    resource = ResourceState(**_typed(data, dict))
+    kinds: dict[str, type] = {
+        "urn": str,
+        "type": str,
+        "id": str,
+        "custom": bool,
+        "inputs": dict,
+        "outputs": dict,
+        "dependencies": list,
+    }
+    for name, kind in kinds.items():
+        _typed(getattr(resource, name), kind)
+    return resource
 
 
 def check_stack_name(stack: str) -> str:

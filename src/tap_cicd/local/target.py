@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tap_cicd.errors import UsageError
 from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
 from tap_cicd.local.deployer import Deployer, run_program
 from tap_cicd.local.emulator import Emulator, instance_id
@@ -19,6 +20,8 @@ from tap_cicd.local.summary import Event, Summary
 def project_program(project_dir: Path) -> Callable[[], None]:
     """The very program ``pulumi up`` runs: the project's ``__main__.py``."""
     main = project_dir / "__main__.py"
+    if not main.exists():
+        raise UsageError(f"no __main__.py in {project_dir}: run tap from the project directory")
 
     def program() -> None:
         runpy.run_path(str(main), run_name="__main__")
@@ -46,15 +49,21 @@ class LocalTarget:
         """Deploy ``program`` as ``stack``: create, update and delete until the emulator matches."""
         started = time.monotonic()
         with self.store.lock(stack):
+            state = self.store.load_or_new(stack)
+            if state.resources and state.region != self.region:
+                raise UsageError(
+                    f"stack '{stack}' is deployed in {state.region}, not {self.region}: "
+                    f"run 'tap destroy --stack {stack}' first, or deploy it to {state.region}"
+                )
             info, _new = self.emulator.start(port)
             clients = Emulator.clients(info, self.region)
             marker = instance_id(clients)
-            state = self.store.load_or_new(stack)
             notes = []
             if state.resources and state.emulator != marker:
                 notes.append("the emulator was restarted since the last deploy: deploying afresh")
                 state = StackState(stack)
             state.emulator = marker
+            state.region = self.region
             ctx = Context(clients, clients.account_id(), self.region)
             writes_before = len(clients.writes)
             deployer = Deployer(self.store, state, ctx, on_event)
@@ -79,11 +88,11 @@ class LocalTarget:
             if info is None:
                 summary.notes.append("the emulator is not running: nothing of the stack is left")
             else:
-                clients = Emulator.clients(info, self.region)
+                clients = Emulator.clients(info, state.region)
                 if instance_id(clients) != state.emulator:
                     summary.notes.append("the emulator was restarted: nothing of the stack is left")
                 else:
-                    ctx = Context(clients, clients.account_id(), self.region)
+                    ctx = Context(clients, clients.account_id(), state.region)
                     deployer = Deployer(self.store, state, ctx, on_event)
                     deployer.delete(list(state.resources.values()))
                     summary = deployer.summary

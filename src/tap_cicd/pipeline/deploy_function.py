@@ -20,7 +20,6 @@ RESERVED_CONCURRENCY = 2
 # CodePipeline gives up on an action after 20 minutes without a reply (baseline L5).
 MAX_EVENT_AGE_SECONDS = 1200
 # How long the deploy step waits for a scan (through continuation tokens) before failing.
-SCAN_WAIT_SECONDS = 900
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 NO_RELEASE = '{"imageDigest":null}'
@@ -78,7 +77,7 @@ def deploy_environment(
         "TAP_REPOSITORY_NAME": repository_name,
         "TAP_FAIL_ON_SEVERITY": settings.fail_on_severity,
         "TAP_ALLOWED_FINDINGS": ",".join(settings.allowed_findings),
-        "TAP_SCAN_WAIT_SECONDS": str(SCAN_WAIT_SECONDS),
+        "TAP_SCAN_WAIT_SECONDS": str(settings.scan_wait_seconds),
     }
 
 

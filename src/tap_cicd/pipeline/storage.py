@@ -127,7 +127,13 @@ def _hardened(
     aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=bucket.id,
-        rules=[{"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": True}],
+        # A bucket key only applies to SSE-KMS (it cuts KMS requests).
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": sse,
+                "bucket_key_enabled": key_arn is not None,
+            }
+        ],
         opts=child,
     )
     aws.s3.BucketLifecycleConfiguration(
