@@ -33,7 +33,7 @@ def test_current_runtime_and_the_package_handler(configuration: dict[str, Any]) 
 
 
 def test_explicit_timeout_memory_and_active_tracing(configuration: dict[str, Any]) -> None:
-    assert configuration["Timeout"] == 120
+    assert configuration["Timeout"] == 300
     assert configuration["MemorySize"] == 256
     assert configuration["TracingConfig"] == {"Mode": "Active"}
 

@@ -252,6 +252,19 @@ def test_scan_failed_blocks(world: World, status: str) -> None:
     run(load_event("job_success"))
 
 
+def test_more_findings_than_the_budget_allows_block(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Findings beyond the pages the time budget counts on fail closed, never pass unread."""
+    ready(world, scan=False)
+    world.scan("COMPLETE", [{"name": "CVE-2024-0003", "severity": "LOW"}])
+    monkeypatch.setattr(aws, "MAX_SCAN_PAGES", 0)
+    world.expect_failure("JobFailed")
+    run(load_event("job_success"))
+    assert world.release()[0] == {"imageDigest": None}
+    assert "more than 0 scan findings" in caplog.text
+
+
 # --- the artifact and the image ----------------------------------------------------------------
 
 

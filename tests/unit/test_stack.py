@@ -387,7 +387,7 @@ def test_deploy_function(program: Program) -> None:
     function = program.one("aws:lambda/function:Function").inputs
     assert function["runtime"] == "python3.13"
     assert function["handler"] == "tap_cicd.deploy.handler.handler"
-    assert function["timeout"] == 120
+    assert function["timeout"] == 300
     assert function["memorySize"] == 256
     assert function["reservedConcurrentExecutions"] == 2
     assert function["tracingConfig"] == {"mode": "Active"}

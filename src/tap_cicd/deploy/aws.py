@@ -38,6 +38,11 @@ CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 5
 WORST_CALL_MS = (MAX_ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 3) * 1000
 """The longest one call can take: every attempt timing out, plus standard-mode backoff."""
+MAX_SCAN_PAGES = 4
+"""Scan findings are read in at most this many pages (1000 findings each): the time budget
+counts on it. More findings fail the release rather than let unread ones through."""
+MAX_CALLS_PER_STEP = MAX_SCAN_PAGES
+"""The most calls any step makes after its budget check (recording makes 3, the scan 4)."""
 # Bounded standard retries: throttling is retried, but never past the function's timeout.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
@@ -152,12 +157,20 @@ def verify_image(ecr: ECRClient, repository: str, digest: str) -> None:
 def scan_findings(ecr: ECRClient, repository: str, digest: str) -> tuple[str | None, list[Finding]]:
     """The scan status (``None`` when no scan exists yet) and, once done, every finding."""
     pages = ecr.get_paginator("describe_image_scan_findings").paginate(
-        repositoryName=repository, imageId={"imageDigest": digest}
+        repositoryName=repository,
+        imageId={"imageDigest": digest},
+        PaginationConfig={"PageSize": 1000},
     )
     findings: list[Finding] = []
     status: str | None = None
     try:
-        for page in pages:
+        for number, page in enumerate(pages, start=1):
+            if number > MAX_SCAN_PAGES:
+                raise JobFailure(
+                    JOB_FAILED,
+                    f"more than {MAX_SCAN_PAGES * 1000} scan findings for {digest}: "
+                    "too many to judge within the time budget; fix the image",
+                )
             status = page.get("imageScanStatus", {}).get("status")
             if status not in ("COMPLETE", "ACTIVE"):
                 break

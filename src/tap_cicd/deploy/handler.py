@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 LOG.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-RESERVE_MS = 2 * aws.WORST_CALL_MS
-"""Kept back from the Lambda timeout: the step under way may take one worst-case call, the
-report another (R6)."""
-DEFAULT_REMAINING_MS = 120_000
+RESERVE_MS = (aws.MAX_CALLS_PER_STEP + 1) * aws.WORST_CALL_MS
+"""Kept back from the Lambda timeout: the step under way may make its most calls, each at
+its worst, and the report one more (R6)."""
+DEFAULT_REMAINING_MS = 300_000
 """When the context cannot tell (a local call), assume the function's configured timeout."""
 
 

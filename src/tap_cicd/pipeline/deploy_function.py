@@ -13,7 +13,7 @@ from tap_cicd.pipeline._context import Context
 
 RUNTIME = "python3.13"
 HANDLER = "tap_cicd.deploy.handler.handler"
-TIMEOUT_SECONDS = 120
+TIMEOUT_SECONDS = 300
 MEMORY_MB = 256
 # One release at a time per stack; small enough to leave the account's unreserved pool alone.
 RESERVED_CONCURRENCY = 2
