@@ -84,7 +84,9 @@ def key_policy(account_id: str, region: str, partition: str, rule_arn_prefix: st
 
     The account root keeps administration (so IAM policies can grant use, each role's
     scoped by ``kms:ViaService``); CloudWatch Logs and EventBridge act as themselves and
-    are granted by service principal with source conditions.
+    are granted by service principal with source conditions. CodeBuild, CodePipeline, S3,
+    ECR and Lambda act as their roles, so they are granted there, not here (exempt from
+    TAP-KMS-007 with that reason).
     """
     root = f"arn:{partition}:iam::{account_id}:root"
     return _policy(

@@ -120,7 +120,7 @@ def test_table_and_summary(default_resources: list[Resource]) -> None:
         line.split()[:4] == ["TAP-CB-005", "mandatory", "tap-cicd-build", "exempt"]
         for line in text.splitlines()
     )
-    assert text.rstrip().endswith("128 passed, 0 failed (0 mandatory), 5 exempt")
+    assert text.rstrip().endswith("128 passed, 0 failed (0 mandatory), 6 exempt")
 
 
 def test_run_check_prints_json_and_passes() -> None:

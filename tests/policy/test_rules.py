@@ -35,6 +35,19 @@ def _only(index: int) -> Callable[[dict[str, Any]], Any]:
     return _statements(lambda s: s.__setitem__(slice(None), [s[index]]))
 
 
+def _name_key_services(policy: dict[str, Any]) -> None:
+    """Name the services that use the key through their roles; a Deny names none."""
+    services = [f"{svc}.amazonaws.com" for svc in ("codebuild", "codepipeline", "s3", "ecr")]
+    policy["Statement"] += [
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}},
+        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": {"StringEquals": {
+             "aws:SourceAccount": "123456789012",
+             "kms:ViaService": "lambda.us-east-1.amazonaws.com"}}},
+    ]  # fmt: skip
+
+
 def _buildspec_line(line: str) -> Weaken:
     return lambda s: s.set("build", BUILDSPEC, s.props("build")["source"]["buildspec"] + line)
 
@@ -48,6 +61,7 @@ NON_COMPLIANT: list[tuple[str, Weaken, str]] = [
     ("TAP-KMS-004", lambda s: s.edit("key", _append({**STAR, "Sid": "Open"})), "statement Open allows kms:* to *"),
     ("TAP-KMS-005", lambda s: s.edit("key", _clear_condition(1)), "CloudWatchLogsOfThisAccount grants a service without"),
     ("TAP-KMS-006", lambda s: s.set("notifications", "kmsMasterKeyId", "alias/aws/sns"), "encrypts with alias/aws/sns, not the pipeline key"),
+    ("TAP-KMS-007", lambda s: s.edit("key", _statements(lambda st: st.pop(1))), "the key policy does not name logs, codebuild"),
     ("TAP-KMS-006", lambda s: s.add(t.KEY, "second-key"), "a second customer-managed key"),
     ("TAP-S3-001", lambda s: s.drop("artifacts-public-access"), "no public access block"),
     ("TAP-S3-001", lambda s: s.set("artifacts-public-access", "blockPublicAcls", False), "leaves blockPublicAcls off"),
@@ -136,6 +150,7 @@ NON_COMPLIANT: list[tuple[str, Weaken, str]] = [
 COMPLIANT: list[tuple[str, Weaken]] = [
     ("TAP-KMS-004", lambda s: s.edit("key", _statements(lambda st: st[0].update(Action=["kms:Describe*"])))),
     ("TAP-KMS-006", lambda s: s.set("notifications", "kmsMasterKeyId", "alias/pipeline-key-dev")),
+    ("TAP-KMS-007", lambda s: s.edit("key", _name_key_services)),
     ("TAP-CB-005", lambda s: s.set("build", "environment.privilegedMode", False)),
     ("TAP-CB-002", lambda s: s.props("build")["environment"]["environmentVariables"].append({"name": "GITHUB_TOKEN", "type": "SECRETS_MANAGER", "value": "gh"})),
     ("TAP-ECR-005", lambda s: s.add(t.REPOSITORY_POLICY, "images-policy", policy='{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}]}')),

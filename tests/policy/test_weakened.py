@@ -60,6 +60,7 @@ def test_program_passes_every_mandatory_rule(config: str, request: pytest.Fixtur
         "TAP-S3-008",
         "TAP-IAM-002",
         "TAP-KMS-004",
+        "TAP-KMS-007",
     }
 
 

@@ -60,6 +60,13 @@ EXEMPTIONS: tuple[Exemption, ...] = (
         "Lambda sends no aws:SourceAccount/aws:SourceArn when it assumes an execution role",
     ),
     Exemption(
+        "TAP-KMS-007",
+        "*-key",
+        "CodeBuild, CodePipeline, S3, ECR and Lambda use the key as their service roles, whose "
+        "policies allow it only through kms:ViaService of those services; the key policy "
+        "delegates to IAM rather than repeat each grant",
+    ),
+    Exemption(
         "TAP-KMS-004",
         "*-key",
         "kms:* goes to the account root only: AWS's standard administration statement, which "

@@ -106,6 +106,31 @@ def conditioned_service_principals(_: str, props: Props) -> list[str]:
     return problems
 
 
+KEY_SERVICES = ("logs", "events", "codebuild", "codepipeline", "s3", "ecr", "lambda")
+"""The services baseline K1 wants named in the key policy."""
+
+
+@rules.resource(
+    "TAP-KMS-007",
+    "Naming each service in the key policy keeps who may use the key in one reviewable place.",
+    ("CKV_AWS_33", "FSBP KMS.1"),
+    t.KEY,
+)
+def services_named(_: str, props: Props) -> list[str]:
+    """Each pipeline service is granted by service principal (or ``kms:ViaService``)."""
+    named: list[str] = []
+    for s in statements(props.get("policy")):
+        if allows(s):
+            named += as_list(dig(s, "Principal", "Service"))
+            named += [
+                str(v)
+                for test in (s.get("Condition") or {}).values()
+                for v in as_list(test.get("kms:ViaService"))
+            ]
+    missing = [svc for svc in KEY_SERVICES if not any(n.startswith(f"{svc}.") for n in named)]
+    return [f"the key policy does not name {', '.join(missing)}"] if missing else []
+
+
 # Where each type names the key it encrypts with.
 KEY_REFERENCES: dict[str, Callable[[Props], list[Any]]] = {
     t.LOG_GROUP: lambda p: [p.get("kmsKeyId")],
