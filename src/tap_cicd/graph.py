@@ -94,30 +94,35 @@ class RecordingMocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Answer getCallerIdentity, getRegion and getPartition (camelCase wire names)."""
         self.invokes.append(args.token)
-        answers: dict[str, dict[str, Any]] = {
-            KNOWN_INVOKES[0]: {
-                "accountId": self.account_id,
-                "arn": f"arn:{PARTITION}:iam::{self.account_id}:user/tap",
-                "userId": "AIDATAPOFFLINE",
-                "id": self.account_id,
-            },
-            KNOWN_INVOKES[1]: {
-                "region": self.region,
-                "id": self.region,
-                "description": self.region,
-                "endpoint": f"ec2.{self.region}.amazonaws.com",
-            },
-            KNOWN_INVOKES[2]: {
-                "partition": PARTITION,
-                "id": PARTITION,
-                "dnsSuffix": "amazonaws.com",
-                "reverseDnsPrefix": "com.amazonaws",
-            },
-        }
+        answers = invoke_answers(self.account_id, self.region, "AIDATAPOFFLINE")
         if args.token not in answers:
             # A failure, not a raise: the engine turns it into the program's error.
             return {}, [("token", f"the offline graph cannot answer invoke {args.token}")]
         return answers[args.token], []
+
+
+def invoke_answers(account_id: str, region: str, user_id: str) -> dict[str, dict[str, Any]]:
+    """getCallerIdentity, getRegion and getPartition results, by token (camelCase wire names)."""
+    return {
+        KNOWN_INVOKES[0]: {
+            "accountId": account_id,
+            "arn": f"arn:{PARTITION}:iam::{account_id}:user/tap",
+            "userId": user_id,
+            "id": account_id,
+        },
+        KNOWN_INVOKES[1]: {
+            "region": region,
+            "id": region,
+            "description": region,
+            "endpoint": f"ec2.{region}.amazonaws.com",
+        },
+        KNOWN_INVOKES[2]: {
+            "partition": PARTITION,
+            "id": PARTITION,
+            "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws",
+        },
+    }
 
 
 def synthesised_outputs(

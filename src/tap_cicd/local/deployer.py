@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.runtime.mocks import MockMonitor
 
 from tap_cicd.errors import DeployError
+from tap_cicd.graph import invoke_answers
 from tap_cicd.local.provider import HANDLERS, Context, Handler
 from tap_cicd.local.provider.compute import ARCHIVE_DIGEST, code_digest
 from tap_cicd.local.state import ResourceState, StackState, StateStore
@@ -314,26 +315,7 @@ class DeployMocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """getCallerIdentity, getRegion and getPartition, as the endpoint answers them."""
         ctx = self.deployer.ctx
-        answers = {
-            "aws:index/getCallerIdentity:getCallerIdentity": {
-                "accountId": ctx.account_id,
-                "arn": f"arn:aws:iam::{ctx.account_id}:user/tap",
-                "userId": "AIDATAPLOCAL",
-                "id": ctx.account_id,
-            },
-            "aws:index/getRegion:getRegion": {
-                "region": ctx.region,
-                "id": ctx.region,
-                "description": ctx.region,
-                "endpoint": f"ec2.{ctx.region}.amazonaws.com",
-            },
-            "aws:index/getPartition:getPartition": {
-                "partition": "aws",
-                "id": "aws",
-                "dnsSuffix": "amazonaws.com",
-                "reverseDnsPrefix": "com.amazonaws",
-            },
-        }
+        answers = invoke_answers(ctx.account_id, ctx.region, "AIDATAPLOCAL")
         if args.token not in answers:
             message = f"the local target cannot answer invoke {args.token}"
             self.deployer._fail(message)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tap_cicd.errors import EmulatorError
 from tap_cicd.local import DEFAULT_PORT
+from tap_cicd.local import process_alive as _alive
 from tap_cicd.local.clients import Clients
 
 HOST = "127.0.0.1"
@@ -161,18 +162,3 @@ def instance_id(clients: Clients) -> str:
         marker = str(uuid.uuid4())
         ssm.put_parameter(Name=MARKER_PARAMETER, Value=marker, Type="String")
         return marker
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (started by this process and exited) still answers kill(0).
-    with contextlib.suppress(ChildProcessError):
-        finished, _status = os.waitpid(pid, os.WNOHANG)
-        if finished == pid:
-            return False
-    return True

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from tap_cicd.errors import LockError, StateError, UnknownStackError, UsageError
 from tap_cicd.local import DEFAULT_REGION
+from tap_cicd.local import process_alive as _alive
 
 VERSION = 1
 T = TypeVar("T")
@@ -185,13 +186,3 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -78,14 +78,34 @@ def tag_list(
     return [{key: k, value: v} for k, v in (tags or {}).items()]
 
 
+Create = Callable[[Context, str, Inputs], tuple[str, Outputs]]
+Update = Callable[[Context, str, Inputs, Inputs], Outputs]
+Delete = Callable[[Context, str, Inputs], None]
+
+
+def reapply(create: Create) -> Update:
+    """The update of a resource whose create is an idempotent PUT: put the new inputs again."""
+    return lambda ctx, _id, _old, new: create(ctx, "", new)[1]
+
+
+def delete_by_id(service: str, operation: str, key: str) -> Delete:
+    """A delete that names the resource by its id as ``key``; already gone is fine."""
+
+    def delete(ctx: Context, resource_id: str, _inputs: Inputs) -> None:
+        call = getattr(ctx.clients(service), operation)
+        ignore_missing(lambda: call(**{key: resource_id}))
+
+    return delete
+
+
 @dataclass(frozen=True)
 class Handler:
     """How one resource type is created, updated and deleted with boto3."""
 
     type: str
-    create: Callable[[Context, str, Inputs], tuple[str, Outputs]]
-    delete: Callable[[Context, str, Inputs], None]
-    update: Callable[[Context, str, Inputs, Inputs], Outputs] | None = None
+    create: Create
+    delete: Delete
+    update: Update | None = None
     """Updates in place; ``None``: every change replaces the resource."""
     replace_on: tuple[str, ...] = ()
     """Identity inputs (names, parents): a change creates the new resource, then deletes the old."""

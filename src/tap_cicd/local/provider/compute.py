@@ -16,8 +16,9 @@ from tap_cicd.local.provider._common import (
     Handler,
     Inputs,
     Outputs,
-    ignore_missing,
+    delete_by_id,
     integer,
+    reapply,
     stale_tags,
     tag_list,
 )
@@ -303,46 +304,36 @@ HANDLERS = [
     Handler(
         "aws:codebuild/project:Project",
         create_project,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("codebuild").delete_project(name=name)
-        ),
+        delete_by_id("codebuild", "delete_project", "name"),
         update_project,
         replace_on=("name",),
     ),
     Handler(
         "aws:lambda/function:Function",
         create_function,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("lambda").delete_function(FunctionName=name)
-        ),
+        delete_by_id("lambda", "delete_function", "FunctionName"),
         update_function,
         replace_on=("name",),
     ),
     Handler(
         "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
         put_invoke_config,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("lambda").delete_function_event_invoke_config(FunctionName=name)
-        ),
-        lambda ctx, _id, _old, new: put_invoke_config(ctx, "", new)[1],
+        delete_by_id("lambda", "delete_function_event_invoke_config", "FunctionName"),
+        reapply(put_invoke_config),
         replace_on=("functionName",),
     ),
     Handler(
         "aws:codepipeline/pipeline:Pipeline",
         create_pipeline,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("codepipeline").delete_pipeline(name=name)
-        ),
+        delete_by_id("codepipeline", "delete_pipeline", "name"),
         update_pipeline,
         replace_on=("name",),
     ),
     Handler(
         "aws:ssm/parameter:Parameter",
         put_parameter,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("ssm").delete_parameter(Name=name)
-        ),
-        lambda ctx, _id, _old, new: put_parameter(ctx, "", new)[1],
+        delete_by_id("ssm", "delete_parameter", "Name"),
+        reapply(put_parameter),
         replace_on=("name",),
     ),
 ]

@@ -9,7 +9,9 @@ from tap_cicd.local.provider._common import (
     Handler,
     Inputs,
     Outputs,
+    delete_by_id,
     ignore_missing,
+    reapply,
     stale_tags,
     tag_list,
 )
@@ -91,10 +93,8 @@ HANDLERS = [
     Handler(
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         put_lifecycle,
-        lambda ctx, repo, _i: ignore_missing(
-            lambda: ctx.clients("ecr").delete_lifecycle_policy(repositoryName=repo)
-        ),
-        lambda ctx, _id, _old, new: put_lifecycle(ctx, "", new)[1],
+        delete_by_id("ecr", "delete_lifecycle_policy", "repositoryName"),
+        reapply(put_lifecycle),
         replace_on=("repository",),
     ),
 ]

@@ -9,6 +9,7 @@ from tap_cicd.local.provider._common import (
     Outputs,
     ignore_missing,
     integer,
+    reapply,
     stale_tags,
     tag_list,
 )
@@ -79,7 +80,7 @@ HANDLERS = [
         "aws:iam/rolePolicy:RolePolicy",
         put_role_policy,
         delete_role_policy,
-        lambda ctx, _id, _old, new: put_role_policy(ctx, "", new)[1],
+        reapply(put_role_policy),
         replace_on=("role", "name"),
     ),
 ]

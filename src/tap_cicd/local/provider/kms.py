@@ -7,6 +7,7 @@ from tap_cicd.local.provider._common import (
     Handler,
     Inputs,
     Outputs,
+    delete_by_id,
     ignore_missing,
     integer,
     stale_tags,
@@ -93,9 +94,7 @@ HANDLERS = [
     Handler(
         "aws:kms/alias:Alias",
         create_alias,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("kms").delete_alias(AliasName=name)
-        ),
+        delete_by_id("kms", "delete_alias", "AliasName"),
         update_alias,
         replace_on=("name",),
     ),

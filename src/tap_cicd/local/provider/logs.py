@@ -10,7 +10,7 @@ from tap_cicd.local.provider._common import (
     Handler,
     Inputs,
     Outputs,
-    ignore_missing,
+    delete_by_id,
     integer,
     stale_tags,
 )
@@ -52,9 +52,7 @@ HANDLERS = [
     Handler(
         "aws:cloudwatch/logGroup:LogGroup",
         create_log_group,
-        lambda ctx, name, _i: ignore_missing(
-            lambda: ctx.clients("logs").delete_log_group(logGroupName=name)
-        ),
+        delete_by_id("logs", "delete_log_group", "logGroupName"),
         update_log_group,
         replace_on=("name",),
         recreate_on=quirks.LOG_GROUP_RECREATE_ON,

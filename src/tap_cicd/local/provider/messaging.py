@@ -10,8 +10,10 @@ from tap_cicd.local.provider._common import (
     Handler,
     Inputs,
     Outputs,
+    delete_by_id,
     ignore_missing,
     integer,
+    reapply,
     stale_tags,
     tag_list,
 )
@@ -185,7 +187,7 @@ HANDLERS = [
     Handler(
         "aws:sns/topic:Topic",
         create_topic,
-        lambda ctx, arn, _i: ignore_missing(lambda: ctx.clients("sns").delete_topic(TopicArn=arn)),
+        delete_by_id("sns", "delete_topic", "TopicArn"),
         update_topic,
         replace_on=("name",),
     ),
@@ -193,20 +195,18 @@ HANDLERS = [
         "aws:sns/topicPolicy:TopicPolicy",
         set_topic_policy,
         reset_topic_policy,
-        lambda ctx, _id, _old, new: set_topic_policy(ctx, "", new)[1],
+        reapply(set_topic_policy),
         replace_on=("arn",),
     ),
     Handler(
         "aws:sns/topicSubscription:TopicSubscription",
         subscribe,
-        lambda ctx, arn, _i: ignore_missing(
-            lambda: ctx.clients("sns").unsubscribe(SubscriptionArn=arn)
-        ),
+        delete_by_id("sns", "unsubscribe", "SubscriptionArn"),
     ),
     Handler(
         "aws:sqs/queue:Queue",
         create_queue,
-        lambda ctx, url, _i: ignore_missing(lambda: ctx.clients("sqs").delete_queue(QueueUrl=url)),
+        delete_by_id("sqs", "delete_queue", "QueueUrl"),
         update_queue,
         replace_on=("name",),
     ),
@@ -216,7 +216,7 @@ HANDLERS = [
         lambda ctx, url, _i: ignore_missing(
             lambda: ctx.clients("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
         ),
-        lambda ctx, _id, _old, new: set_queue_policy(ctx, "", new)[1],
+        reapply(set_queue_policy),
         replace_on=("queueUrl",),
     ),
     Handler(
@@ -234,7 +234,7 @@ HANDLERS = [
                 Rule=inputs["rule"], Ids=[inputs["targetId"]]
             )
         ),
-        lambda ctx, _id, _old, new: put_target(ctx, "", new)[1],
+        reapply(put_target),
         replace_on=("rule", "targetId"),
     ),
 ]

@@ -16,6 +16,7 @@ from tap_cicd.local.provider._common import (
     error_code,
     ignore_missing,
     integer,
+    reapply,
     tag_list,
 )
 
@@ -102,7 +103,7 @@ def _bucket_config(
     return Handler(
         type=type_,
         create=apply,
-        update=lambda ctx, _id, _old, new: apply(ctx, "", new)[1],
+        update=reapply(apply),
         delete=lambda ctx, bucket, inputs: ignore_missing(lambda: remove(ctx, bucket)),
         replace_on=("bucket",),
     )
