@@ -38,6 +38,7 @@ ENV_VARS: dict[str, str] = {
     "failOnSeverity": "TAP_FAIL_ON_SEVERITY",
     "allowedFindings": "TAP_ALLOWED_FINDINGS",
     "scanWaitSeconds": "TAP_SCAN_WAIT_SECONDS",
+    "deployConcurrency": "TAP_DEPLOY_CONCURRENCY",
     "tags": "TAP_TAGS",
 }
 """Config key -> environment variable that may supply it."""
@@ -118,6 +119,8 @@ class Settings:
     """Finding ids (e.g. CVE ids) that never block a release."""
     scan_wait_seconds: int = 900
     """How long the deploy step waits for an image scan before it fails the release."""
+    deploy_concurrency: int | None = None
+    """Reserved concurrency of the deploy function; ``None`` (the default) reserves none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags, merged with Project / Environment / ManagedBy on every taggable resource."""
 
@@ -162,6 +165,7 @@ class Settings:
             fail_on_severity=_choice(values, "failOnSeverity", SEVERITIES, cls.fail_on_severity),
             allowed_findings=_findings(values.get("allowedFindings")),
             scan_wait_seconds=_scan_wait(values.get("scanWaitSeconds")),
+            deploy_concurrency=_deploy_concurrency(values.get("deployConcurrency")),
             tags=_tags(values.get("tags")),
         )
 
@@ -277,6 +281,27 @@ def _scan_wait(value: str | None) -> int:
     if not value.isdigit() or int(value) > MAX_SCAN_WAIT_SECONDS:
         raise ConfigError(
             "scanWaitSeconds", f"must be a whole number of seconds, 0-{MAX_SCAN_WAIT_SECONDS}"
+        )
+    return int(value)
+
+
+MAX_DEPLOY_CONCURRENCY = 900
+"""AWS refuses a reservation that leaves fewer than 100 unreserved executions; 900 is the most
+an account at the default quota of 1,000 can reserve (and far more than one release needs).
+https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html"""
+
+
+def _deploy_concurrency(value: str | None) -> int | None:
+    # Opt-in: accounts at a low concurrency quota (10 or 50 is common for new accounts)
+    # cannot reserve anything, so a default reservation would make the stack undeployable.
+    if value is None or not value.strip():
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= MAX_DEPLOY_CONCURRENCY:
+        raise ConfigError(
+            "deployConcurrency",
+            f"must be a whole number 1-{MAX_DEPLOY_CONCURRENCY}; AWS also keeps 100 of the "
+            "account's concurrent executions unreserved, so the account quota must exceed it "
+            "by 100",
         )
     return int(value)
 

@@ -19,6 +19,9 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
     "codepipeline:PutJobFailureResult": "job results have no resource ARN; the job id is the scope",
     "xray:PutTraceSegments": "X-Ray accepts trace data only on '*'",
     "xray:PutTelemetryRecords": "X-Ray accepts telemetry only on '*'",
+    # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
+    "inspector2:ListFindings": "Inspector findings have no resource-level scope; ECR reads "
+    "enhanced-scanning findings with the caller's permission",
 }
 """The only actions allowed on ``Resource: "*"`` (baseline I2), each with its reason."""
 
@@ -79,16 +82,21 @@ def trust_policy(
     return _policy(statement)
 
 
-def key_policy(account_id: str, region: str, partition: str, rule_arn_prefix: str) -> Document:
+def key_policy(
+    account_id: str, region: str, partition: str, log_group_names: list[str]
+) -> Document:
     """Policy of the pipeline key (baseline K1).
 
     The account root keeps administration (so IAM policies can grant use, each role's
     scoped by ``kms:ViaService``); CloudWatch Logs and EventBridge act as themselves and
-    are granted by service principal with source conditions. CodeBuild, CodePipeline, S3,
-    ECR and Lambda act as their roles, so they are granted there, not here (exempt from
-    TAP-KMS-007 with that reason).
+    are granted by service principal. CodeBuild, CodePipeline, S3, ECR and Lambda act as
+    their roles, so they are granted there, not here (exempt from TAP-KMS-007 with that
+    reason).
     """
     root = f"arn:{partition}:iam::{account_id}:root"
+    log_groups = [
+        f"arn:{partition}:logs:{region}:{account_id}:log-group:{name}" for name in log_group_names
+    ]
     return _policy(
         {
             "Sid": "AccountAdministration",
@@ -98,7 +106,10 @@ def key_policy(account_id: str, region: str, partition: str, rule_arn_prefix: st
             "Resource": "*",
         },
         {
-            "Sid": "CloudWatchLogsOfThisAccount",
+            # Only the stack's own log groups: CloudWatch Logs puts the group's ARN in the
+            # encryption context of every call it makes with the key.
+            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+            "Sid": "CloudWatchLogsOfThisStack",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{region}.amazonaws.com"},
             "Action": [
@@ -109,25 +120,20 @@ def key_policy(account_id: str, region: str, partition: str, rule_arn_prefix: st
                 "kms:Describe*",
             ],
             "Resource": "*",
-            "Condition": {
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
-                    )
-                }
-            },
+            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
         },
         {
-            # EventBridge must encrypt what it delivers to the encrypted topic and DLQ.
-            "Sid": "EventBridgeRulesOfThisStack",
+            # EventBridge encrypts what it delivers to the encrypted topic and to the SQS
+            # dead-letter queue with this key. No aws:SourceAccount/aws:SourceArn here: AWS
+            # does not support them in a key policy for EventBridge-to-encrypted-topic
+            # delivery (every event would be dropped); the topic and queue policies carry
+            # the rule's aws:SourceArn instead (TAP-AWS-001).
+            # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+            "Sid": "EventBridgeDeliveries",
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Resource": "*",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": rule_arn_prefix},
-            },
         },
     )
 
@@ -164,16 +170,25 @@ def access_log_delivery_statement(
     }
 
 
-def bucket_lifecycle_rules(expire_days: int, noncurrent_days: int) -> list[dict[str, Any]]:
-    """Lifecycle of a pipeline bucket (baseline S5), in pulumi-aws input shape."""
+def bucket_lifecycle_rules(expire_days: int | None, noncurrent_days: int) -> list[dict[str, Any]]:
+    """Lifecycle of a pipeline bucket (baseline S5), in pulumi-aws input shape.
+
+    ``expire_days=None`` keeps current versions forever and expires only noncurrent ones:
+    the source bucket's one object must never get a delete marker, or a quiet service's next
+    run fails at Source (TAP-AWS-005). A rule with ``NoncurrentVersionExpiration`` and no
+    ``Expiration`` never touches current versions.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-configuration-examples.html
+    """
+    objects: dict[str, Any] = {
+        "id": "expire-old-objects" if expire_days is not None else "expire-noncurrent-versions",
+        "status": "Enabled",
+        "filter": {"prefix": ""},
+        "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
+    }
+    if expire_days is not None:
+        objects["expiration"] = {"days": expire_days}
     return [
-        {
-            "id": "expire-old-objects",
-            "status": "Enabled",
-            "filter": {"prefix": ""},
-            "expiration": {"days": expire_days},
-            "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
-        },
+        objects,
         {
             "id": "abort-incomplete-uploads",
             "status": "Enabled",
@@ -183,12 +198,35 @@ def bucket_lifecycle_rules(expire_days: int, noncurrent_days: int) -> list[dict[
     ]
 
 
-def ecr_lifecycle_policy(untagged_days: int = 7, keep_images: int = 50) -> Document:
-    """Expire untagged images after some days and keep only the newest images (baseline E3)."""
+RELEASE_TAG_PREFIX = "release-"
+"""The deploy step tags every released digest ``release-<12 hex>``; the lifecycle keeps them."""
+
+
+def ecr_lifecycle_policy(
+    untagged_days: int = 7, keep_images: int = 50, keep_releases: int = 100
+) -> Document:
+    """Expire untagged and old images, never the recent releases (baseline E3, TAP-AWS-006).
+
+    The release rule comes first: an image that matches the tagging requirements of a rule
+    cannot be expired by a rule with a lower priority, so "keep the newest images" never
+    counts a released digest (the current release and the one before it, the rollback).
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html
+    """
     return {
         "rules": [
             {
                 "rulePriority": 1,
+                "description": f"Keep the newest {keep_releases} released images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": [RELEASE_TAG_PREFIX],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_releases,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
                 "description": f"Expire untagged images after {untagged_days} days",
                 "selection": {
                     "tagStatus": "untagged",
@@ -199,8 +237,8 @@ def ecr_lifecycle_policy(untagged_days: int = 7, keep_images: int = 50) -> Docum
                 "action": {"type": "expire"},
             },
             {
-                "rulePriority": 2,
-                "description": f"Keep only the newest {keep_images} images",
+                "rulePriority": 3,
+                "description": f"Keep only the newest {keep_images} other images",
                 "selection": {
                     "tagStatus": "any",
                     "countType": "imageCountMoreThan",
@@ -334,10 +372,19 @@ def deploy_role_policy(
         _allow("Tracing", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
         _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
         _allow(
-            "VerifyImageAndFindings",
-            ["ecr:DescribeImageScanFindings", "ecr:DescribeImages"],
+            "VerifyImageFindingsAndTagRelease",
+            [
+                "ecr:BatchGetImage",
+                "ecr:BatchGetRepositoryScanningConfiguration",
+                "ecr:DescribeImageScanFindings",
+                "ecr:DescribeImages",
+                "ecr:PutImage",
+            ],
             [repository_arn],
         ),
+        # With enhanced (Inspector) scanning, DescribeImageScanFindings needs this too.
+        # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
+        _allow("EnhancedScanFindings", ["inspector2:ListFindings"], ["*"]),
         _allow("RecordRelease", ["ssm:GetParameter", "ssm:PutParameter"], [parameter_arn]),
         _allow("AnnounceRelease", ["sns:Publish"], [topic_arn]),
         # The topic is encrypted with the pipeline key: publishing uses it through SNS.

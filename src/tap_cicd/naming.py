@@ -85,6 +85,10 @@ class Naming:
         """Log group of the deploy function (Lambda's default path)."""
         return f"/aws/lambda/{self.name('deploy')}"
 
+    def log_groups(self) -> list[str]:
+        """Every log group of the stack (the key serves these and no others)."""
+        return [self.build_log_group(), self.deploy_log_group()]
+
     def release_parameter(self) -> str:
         """SSM parameter the deploy step records the current release in."""
         return f"/{self.prefix}/{self.suffix}/release"

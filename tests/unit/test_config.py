@@ -28,6 +28,9 @@ def test_defaults() -> None:
     assert settings.fail_on_severity == "HIGH"
     assert settings.allowed_findings == ()
     assert settings.scan_wait_seconds == 900
+    # No reservation unless asked: new accounts (quota 10 or 50) cannot reserve any.
+    assert settings.deploy_concurrency is None
+    assert Settings.from_raw({"deployConcurrency": " "}).deploy_concurrency is None
     assert settings.all_tags == {"Project": "pipeline", "Environment": "dev", "ManagedBy": "tap"}
 
 
@@ -51,6 +54,7 @@ def test_every_value_is_read() -> None:
             "failOnSeverity": "CRITICAL",
             "allowedFindings": '["CVE-2024-0001", "CVE-2024-0002"]',
             "scanWaitSeconds": "1200",
+            "deployConcurrency": "2",
             "tags": '{"CostCenter": "42", "Owner": "team a"}',
         }
     )
@@ -68,6 +72,7 @@ def test_every_value_is_read() -> None:
     assert settings.fail_on_severity == "CRITICAL"
     assert settings.allowed_findings == ("CVE-2024-0001", "CVE-2024-0002")
     assert settings.scan_wait_seconds == 1200
+    assert settings.deploy_concurrency == 2
     assert settings.all_tags == {
         "Project": "shop",
         "Environment": "pr-42",
@@ -126,6 +131,9 @@ INVALID = [
     ({"allowedFindings": ",".join(["CVE-2024-12345"] * 200)}, "allowedFindings", "2048"),
     ({"scanWaitSeconds": "3601"}, "scanWaitSeconds", "0-3600"),
     ({"scanWaitSeconds": "-5"}, "scanWaitSeconds", "whole number of seconds"),
+    ({"deployConcurrency": "0"}, "deployConcurrency", "whole number 1-900"),
+    ({"deployConcurrency": "901"}, "deployConcurrency", "keeps 100"),
+    ({"deployConcurrency": "two"}, "deployConcurrency", "whole number 1-900"),
     ({"tags": "[1]"}, "tags", "JSON object"),
     ({"tags": "{bad"}, "tags", "JSON object"),
     ({"tags": '{"a": 1}'}, "tags", "JSON object of string values"),

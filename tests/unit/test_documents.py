@@ -113,12 +113,22 @@ def test_pipeline_policy_is_scoped_to_its_own_build_and_function() -> None:
 
 def test_deploy_policy_grants_exactly_the_steps_on_own_resources() -> None:
     by_sid = {s["Sid"]: s for s in statements(role_policies()["deploy"])}
-    assert by_sid["VerifyImageAndFindings"] == {
-        "Sid": "VerifyImageAndFindings",
+    assert by_sid["VerifyImageFindingsAndTagRelease"] == {
+        "Sid": "VerifyImageFindingsAndTagRelease",
         "Effect": "Allow",
-        "Action": ["ecr:DescribeImageScanFindings", "ecr:DescribeImages"],
+        "Action": [
+            "ecr:BatchGetImage",
+            "ecr:BatchGetRepositoryScanningConfiguration",
+            "ecr:DescribeImageScanFindings",
+            "ecr:DescribeImages",
+            "ecr:PutImage",
+        ],
         "Resource": [REPOSITORY],
     }
+    # Enhanced scanning: ECR returns findings only to a caller allowed to list Inspector's.
+    assert by_sid["EnhancedScanFindings"]["Action"] == ["inspector2:ListFindings"]
+    assert by_sid["EnhancedScanFindings"]["Resource"] == ["*"]
+    assert "inspector2:ListFindings" in d.STAR_ONLY_ACTIONS
     assert by_sid["RecordRelease"]["Action"] == ["ssm:GetParameter", "ssm:PutParameter"]
     assert by_sid["RecordRelease"]["Resource"] == [PARAMETER]
     assert by_sid["AnnounceRelease"]["Action"] == ["sns:Publish"]
@@ -153,22 +163,51 @@ def test_trust_policy_single_principal_with_source_conditions() -> None:
     assert "Condition" not in bare
 
 
+LOG_GROUPS = ["/aws/codebuild/p-build-dev", "/aws/lambda/p-deploy-dev"]
+
+
 def test_key_policy_has_no_unconditioned_star_principal() -> None:
-    doc = d.key_policy(
-        "111122223333", "eu-west-1", "aws", "arn:aws:events:eu-west-1:111122223333:rule/p-*"
-    )
-    for statement in statements(doc):
-        principal = statement["Principal"]
-        assert principal != "*"
-        if "Service" in principal:
-            assert statement["Condition"], statement
+    doc = d.key_policy("111122223333", "eu-west-1", "aws", LOG_GROUPS)
     by_sid = {s["Sid"]: s for s in statements(doc)}
+    assert all(s["Principal"] != "*" for s in statements(doc))
     assert by_sid["AccountAdministration"]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
-    assert by_sid["CloudWatchLogsOfThisAccount"]["Principal"] == {
-        "Service": "logs.eu-west-1.amazonaws.com"
+    assert set(by_sid) == {
+        "AccountAdministration",
+        "CloudWatchLogsOfThisStack",
+        "EventBridgeDeliveries",
     }
-    events = by_sid["EventBridgeRulesOfThisStack"]["Condition"]
-    assert events["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+
+
+def test_key_serves_only_the_stacks_own_log_groups() -> None:
+    logs = {
+        s["Sid"]: s
+        for s in statements(d.key_policy("111122223333", "eu-west-1", "aws", LOG_GROUPS))
+    }["CloudWatchLogsOfThisStack"]
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert logs["Condition"] == {
+        "ArnEquals": {
+            "kms:EncryptionContext:aws:logs:arn": [
+                "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/codebuild/p-build-dev",
+                "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/p-deploy-dev",
+            ]
+        }
+    }
+
+
+def test_eventbridge_gets_the_key_without_source_conditions() -> None:
+    """AWS does not support aws:SourceAccount/aws:SourceArn for EventBridge-to-encrypted-topic
+    delivery: with them, every notification (and dead letter) would be dropped."""
+    events = {
+        s["Sid"]: s
+        for s in statements(d.key_policy("111122223333", "eu-west-1", "aws", LOG_GROUPS))
+    }["EventBridgeDeliveries"]
+    assert events == {
+        "Sid": "EventBridgeDeliveries",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+    }
 
 
 def test_tls_only_bucket_policy_covers_bucket_and_objects() -> None:
@@ -211,11 +250,28 @@ def test_lifecycle_rules_expire_and_abort() -> None:
     }
 
 
-def test_ecr_lifecycle_expires_untagged_and_old_images() -> None:
+def test_source_lifecycle_expires_noncurrent_versions_only() -> None:
+    rules = {r["id"]: r for r in d.bucket_lifecycle_rules(None, 30)}
+    assert set(rules) == {"expire-noncurrent-versions", "abort-incomplete-uploads"}
+    assert "expiration" not in rules["expire-noncurrent-versions"]
+    assert rules["expire-noncurrent-versions"]["noncurrent_version_expiration"] == {
+        "noncurrent_days": 30
+    }
+
+
+def test_ecr_lifecycle_keeps_releases_ahead_of_every_other_rule() -> None:
     rules = d.ecr_lifecycle_policy()["rules"]
-    assert [r["rulePriority"] for r in rules] == [1, 2]
-    assert rules[0]["selection"]["tagStatus"] == "untagged"
-    assert rules[1]["selection"]["countType"] == "imageCountMoreThan"
+    assert [r["rulePriority"] for r in rules] == [1, 2, 3]
+    releases, untagged, rest = rules
+    assert releases["selection"] == {
+        "tagStatus": "tagged",
+        "tagPrefixList": ["release-"],
+        "countType": "imageCountMoreThan",
+        "countNumber": 100,
+    }
+    assert untagged["selection"]["tagStatus"] == "untagged"
+    assert rest["selection"]["tagStatus"] == "any"
+    assert rest["selection"]["countType"] == "imageCountMoreThan"
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
 

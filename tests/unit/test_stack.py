@@ -146,8 +146,15 @@ def test_kms_key(program: Program) -> None:
     for statement in policy["Statement"]:
         assert statement["Principal"] != "*"
     assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
-    events = policy["Statement"][2]["Condition"]["ArnLike"]["aws:SourceArn"]
-    assert events == f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/pipeline-*-dev"
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    # EventBridge's delivery to the encrypted topic and queue sends KMS no source context.
+    assert "Condition" not in by_sid["EventBridgeDeliveries"]
+    assert by_sid["EventBridgeDeliveries"]["Principal"] == {"Service": "events.amazonaws.com"}
+    logs = by_sid["CloudWatchLogsOfThisStack"]["Condition"]["ArnEquals"]
+    assert logs["kms:EncryptionContext:aws:logs:arn"] == [
+        f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}"
+        for group in ("/aws/codebuild/pipeline-build-dev", "/aws/lambda/pipeline-deploy-dev")
+    ]
     assert program.one("aws:kms/alias:Alias").inputs["targetKeyId"] == KEY_ID
     assert len(program.of("aws:kms/key:Key")) == 1
 
@@ -190,7 +197,14 @@ def test_buckets_are_hardened(program: Program) -> None:
             assert logging_[bucket]["targetBucket"] == log_bucket
             assert logging_[bucket]["targetPrefix"] == f"{bucket}/"
         rules = {r["id"]: r for r in lifecycle[bucket]["rules"]}
-        assert rules["expire-old-objects"]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+        if bucket.startswith("pipeline-source-"):
+            # The current source.zip never expires: a quiet service must still be able to run.
+            assert not any("expiration" in r for r in rules.values())
+            objects = rules["expire-noncurrent-versions"]
+        else:
+            objects = rules["expire-old-objects"]
+            assert objects["expiration"]["days"] in (90, 365)
+        assert objects["noncurrentVersionExpiration"]["noncurrentDays"] == 30
         assert "abortIncompleteMultipartUpload" in rules["abort-incomplete-uploads"]
         deny = json.loads(policies[bucket]["policy"])["Statement"][0]
         assert deny["Effect"] == "Deny"
@@ -383,13 +397,20 @@ def test_github_trigger_without_file_paths() -> None:
     assert trigger["gitConfiguration"]["pushes"] == [{"branches": {"includes": ["release"]}}]
 
 
+def test_deploy_concurrency_is_reserved_only_when_configured() -> None:
+    program = deploy_stack({"deployConcurrency": "2"})
+    function = program.one("aws:lambda/function:Function").inputs
+    assert function["reservedConcurrentExecutions"] == 2
+
+
 def test_deploy_function(program: Program) -> None:
     function = program.one("aws:lambda/function:Function").inputs
     assert function["runtime"] == "python3.13"
     assert function["handler"] == "tap_cicd.deploy.handler.handler"
     assert function["timeout"] == 300
     assert function["memorySize"] == 256
-    assert function["reservedConcurrentExecutions"] == 2
+    # Opt-in only: AWS refuses a reservation leaving fewer than 100 unreserved executions.
+    assert "reservedConcurrentExecutions" not in function
     assert function["tracingConfig"] == {"mode": "Active"}
     assert function["kmsKeyArn"] == KEY_ARN
     assert function["loggingConfig"]["logGroup"] == "/aws/lambda/pipeline-deploy-dev"
@@ -445,7 +466,7 @@ def test_deploy_settings_reach_the_function() -> None:
 
 def test_deploy_role_is_scoped_to_the_steps_resources(program: Program) -> None:
     by_sid = statements_by_sid(program, "deploy-role")
-    assert by_sid["VerifyImageAndFindings"]["Resource"] == [
+    assert by_sid["VerifyImageFindingsAndTagRelease"]["Resource"] == [
         f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/pipeline-images-dev"
     ]
     assert by_sid["RecordRelease"]["Resource"] == [
@@ -584,7 +605,7 @@ def test_buildspec_is_valid_and_strict() -> None:
     assert any(c.startswith("docker build") for c in commands)
     assert any(c.startswith("docker push") for c in commands)
     assert any("imageDetail.json" in c and "ImageURI" in c for c in commands)
-    assert any(c.startswith("IMAGE_URI=") and "@${IMAGE_DIGEST}" in c for c in commands)
+    assert any(c.startswith("export IMAGE_URI=") and "@${IMAGE_DIGEST}" in c for c in commands)
 
 
 def test_deprecation_guards_can_fail() -> None:

@@ -15,11 +15,8 @@ RUNTIME = "python3.13"
 HANDLER = "tap_cicd.deploy.handler.handler"
 TIMEOUT_SECONDS = 300
 MEMORY_MB = 256
-# One release at a time per stack; small enough to leave the account's unreserved pool alone.
-RESERVED_CONCURRENCY = 2
 # CodePipeline gives up on an action after 20 minutes without a reply (baseline L5).
 MAX_EVENT_AGE_SECONDS = 1200
-# How long the deploy step waits for a scan (through continuation tokens) before failing.
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 NO_RELEASE = '{"imageDigest":null}'
@@ -94,7 +91,10 @@ def create_deploy_function(ctx: Context, name: str, inputs: DeployInputs) -> aws
         role=inputs.role.arn,
         timeout=TIMEOUT_SECONDS,
         memory_size=MEMORY_MB,
-        reserved_concurrent_executions=RESERVED_CONCURRENCY,
+        # Opt-in (deployConcurrency): AWS refuses a reservation that leaves fewer than 100
+        # unreserved executions, which new accounts (quota 10 or 50) cannot satisfy.
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+        reserved_concurrent_executions=ctx.settings.deploy_concurrency,
         tracing_config={"mode": "Active"},
         kms_key_arn=inputs.key_arn,
         environment={"variables": inputs.environment},

@@ -22,7 +22,6 @@ class Encryption:
 
 def create_encryption(ctx: Context, name: str) -> Encryption:
     """A symmetric key with rotation, a deletion window and an explicit policy."""
-    rule_arns = ctx.arn("events", f"rule/{ctx.naming.prefix}-*-{ctx.naming.suffix}")
     key = aws.kms.Key(
         f"{name}-key",
         description=f"Encrypts everything of the {ctx.naming.name('pipeline')} CI/CD pipeline",
@@ -33,7 +32,7 @@ def create_encryption(ctx: Context, name: str) -> Encryption:
             account_id=ctx.account_id,
             region=ctx.region,
             partition=ctx.partition,
-            rule_arn_prefix=rule_arns,
+            log_group_names=ctx.naming.log_groups(),
         ),
         tags=ctx.tags,
         opts=ctx.opts(),

@@ -70,7 +70,8 @@ def create_storage(ctx: Context, name: str, key_arn: pulumi.Output[str]) -> Stor
             f"{name}-source",
             names["source"],
             key_arn=key_arn,
-            expire_days=ARTIFACT_EXPIRE_DAYS,
+            # The current source.zip must outlive any quiet spell: only old versions expire.
+            expire_days=None,
             log_bucket=logs,
         )
         # The pipeline starts from S3's EventBridge notifications, not from polling.
@@ -89,7 +90,7 @@ def _hardened(
     bucket_name: pulumi.Output[str],
     *,
     key_arn: pulumi.Output[str] | None,
-    expire_days: int,
+    expire_days: int | None,
     log_bucket: HardenedBucket | None,
     log_delivery_for: pulumi.Output[list[str]] | None = None,
 ) -> HardenedBucket:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tap_cicd.policy import (
+    aws,
     codebuild,
     codepipeline,
     ecr,
@@ -17,7 +18,7 @@ from tap_cicd.policy.model import Rule
 
 RULES: tuple[Rule, ...] = tuple(
     rule
-    for module in (kms, s3, ecr, codebuild, codepipeline, lambda_, iam, notifications, logs)
+    for module in (kms, s3, ecr, codebuild, codepipeline, lambda_, iam, notifications, logs, aws)
     for rule in module.rules.rules
 )
 """All rules."""

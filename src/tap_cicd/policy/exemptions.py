@@ -55,6 +55,12 @@ EXEMPTIONS: tuple[Exemption, ...] = (
         "it is the access-log target; logging into itself would log its own log writes",
     ),
     Exemption(
+        "TAP-S3-007",
+        "*-source",
+        "the current source.zip must never expire, or a quiet service's next run fails at "
+        "Source (TAP-AWS-005); its noncurrent versions and incomplete uploads still expire",
+    ),
+    Exemption(
         "TAP-IAM-002",
         "*-deploy-role",
         "Lambda sends no aws:SourceAccount/aws:SourceArn when it assumes an execution role",

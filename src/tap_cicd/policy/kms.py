@@ -22,6 +22,7 @@ rules = Registry("kms")
 
 MIN_DELETION_WINDOW = 7
 MAX_DELETION_WINDOW = 30
+EVENTS_PRINCIPAL = "events.amazonaws.com"
 SOURCE_CONDITION_KEYS = ("aws:SourceAccount", "aws:SourceArn", "kms:ViaService")
 
 
@@ -95,7 +96,12 @@ def conditioned_service_principals(_: str, props: Props) -> list[str]:
     """Services are granted with source or encryption-context conditions."""
     problems = []
     for s in statements(props.get("policy")):
-        if not allows(s) or not as_list(dig(s, "Principal", "Service")):
+        services = as_list(dig(s, "Principal", "Service"))
+        # EventBridge's delivery to an encrypted topic sends no source context to KMS, so
+        # its grant cannot be conditioned (TAP-AWS-001); the topic and queue policies carry
+        # the rule's aws:SourceArn instead.
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        if not allows(s) or not services or services == [EVENTS_PRINCIPAL]:
             continue
         keys = {k for test in (s.get("Condition") or {}).values() for k in test}
         conditioned = keys & set(SOURCE_CONDITION_KEYS) or any(

@@ -65,16 +65,28 @@ def active_tracing(_: str, props: Props) -> list[str]:
     )
 
 
+MAX_RESERVATION = 900
+"""AWS keeps 100 executions unreserved: 900 is the most a default quota of 1,000 allows."""
+
+
 @rules.resource(
     "TAP-LAMBDA-005",
-    "Reserved concurrency caps releases and protects the account pool.",
-    ("CKV_AWS_115",),
+    "AWS refuses a reservation that leaves fewer than 100 unreserved executions, so a default "
+    "reservation fails in new accounts; reserve only when asked, and never 0 (no deploys).",
+    ("CKV_AWS_115", "https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html"),
     t.FUNCTION,
 )
 def reserved_concurrency(_: str, props: Props) -> list[str]:
-    """Reserved concurrency of at least one."""
+    """No reservation, or one of 1-900."""
     reserved = props.get("reservedConcurrentExecutions")
-    return [] if reserved is not None and reserved >= 1 else ["reserved concurrency is not set"]
+    if reserved is None or reserved == -1:
+        return []
+    if not 1 <= reserved <= MAX_RESERVATION:
+        return [
+            f"reserved concurrency {reserved:g} is outside 1-{MAX_RESERVATION} (0 stops the "
+            "function; AWS keeps 100 executions unreserved)"
+        ]
+    return []
 
 
 @rules.stack(

@@ -24,6 +24,11 @@ def summary(results: Sequence[Result]) -> dict[str, int]:
     return {**counts, "blocking": sum(r.blocking for r in results)}
 
 
+def docs(refs: Sequence[str]) -> list[str]:
+    """The documentation links among a rule's refs."""
+    return [ref for ref in refs if ref.startswith("https://")]
+
+
 def table(results: Sequence[Result]) -> str:
     """A fixed-width table with a summary line."""
     lines = [HEADERS, *rows(results)]
@@ -35,6 +40,10 @@ def table(results: Sequence[Result]) -> str:
         for line in lines
     ]
     counts = summary(results)
+    documented = {r.rule.id: docs(r.rule.refs) for r in results if docs(r.rule.refs)}
+    if documented:
+        text.append("documented AWS constraints:")
+        text += [f"  {rule}  {' '.join(links)}" for rule, links in documented.items()]
     text.append(
         f"{counts['pass']} passed, {counts['fail']} failed "
         f"({counts['blocking']} mandatory), {counts['exempt']} exempt"
