@@ -60,24 +60,40 @@ def _kms_via(sid: str, key_arn: str, region: str, *services: str) -> Statement:
     )
 
 
-def trust_policy(
-    service: str, account_id: str | None = None, source_arn: str | None = None
-) -> Document:
+TRUST_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
+    "codebuild.amazonaws.com": ("aws:SourceAccount", "aws:SourceArn"),
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html
+    "events.amazonaws.com": ("aws:SourceAccount", "aws:SourceArn"),
+    # AWS documents the pipeline's trust policy without conditions, and no source keys for it.
+    # https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-create-service-role-cli.html
+    "codepipeline.amazonaws.com": (),
+    # https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html
+    "lambda.amazonaws.com": (),
+}
+"""The source keys each service is documented to send when it assumes a role. A condition on a
+key the service does not send never matches, and the role cannot be assumed (TAP-AWS-008)."""
+
+
+def trust_policy(service: str, account_id: str, source_arn: str | None = None) -> Document:
     """A role trusting exactly one service principal, from this account (and source) only.
 
-    ``account_id=None`` leaves the conditions out, for services that send no source
-    context when they assume a role (Lambda execution roles).
+    Only the source keys the service documents sending are conditioned on (see
+    ``TRUST_SOURCE_KEYS``; an unknown service is a programming error).
     """
+    keys = TRUST_SOURCE_KEYS[service]
     statement: Statement = {
         "Effect": "Allow",
         # A plain string principal: the form AWS itself writes, and the one moto requires.
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
-    if account_id is not None:
-        condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
-        if source_arn is not None:
-            condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    condition: dict[str, Any] = {}
+    if "aws:SourceAccount" in keys:
+        condition["StringEquals"] = {"aws:SourceAccount": account_id}
+    if "aws:SourceArn" in keys and source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
         statement["Condition"] = condition
     return _policy(statement)
 

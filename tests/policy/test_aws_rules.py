@@ -78,6 +78,10 @@ def _drop_action(sid: str, action: str) -> Weaken:
     return weaken
 
 
+def _trust(**fields: Any) -> Callable[[dict[str, Any]], Any]:
+    return lambda doc: doc["Statement"][0].update(fields)
+
+
 NON_COMPLIANT: list[tuple[str, Weaken, str]] = [
     # The shipped defect: the key's EventBridge statement conditioned on the rule (drops every notification).
     ("TAP-AWS-001", _edit_events(lambda st: st.update(Condition={"ArnLike": {"aws:SourceArn": RULE_ARN}})), "on aws:sourcearn, which EventBridge does not send"),
@@ -102,6 +106,9 @@ NON_COMPLIANT: list[tuple[str, Weaken, str]] = [
     ("TAP-AWS-007", _buildspec('export IMAGE_TAG="${COMMIT', 'IMAGE_TAG="${COMMIT'), "IMAGE_TAG is not set with 'export IMAGE_TAG='"),
     ("TAP-AWS-007", _buildspec("export IMAGE_DIGEST=", "IMAGE_DIGEST="), "IMAGE_DIGEST is not set"),
     ("TAP-AWS-007", _buildspec("version: 0.2", "version: 0.2\nphases: [unclosed"), "not YAML"),
+    # The trust conditions the review found: CodePipeline and Lambda send no source keys.
+    ("TAP-AWS-008", lambda s: s.edit("pipeline-role", _trust(Condition={"StringEquals": {"aws:SourceAccount": "123456789012"}}), key="assumeRolePolicy"), "codepipeline.amazonaws.com conditions on aws:sourceaccount"),
+    ("TAP-AWS-008", lambda s: s.edit("deploy-role", _trust(Condition={"ArnLike": {"aws:SourceArn": "arn:aws:lambda:*"}}), key="assumeRolePolicy"), "lambda.amazonaws.com conditions on aws:sourcearn"),
 ]  # fmt: skip
 
 
@@ -113,6 +120,8 @@ COMPLIANT: list[tuple[str, Weaken]] = [
     ("TAP-AWS-005", lambda s: s.props("source-lifecycle")["rules"][0].update(expiration={"expiredObjectDeleteMarker": True})),
     ("TAP-AWS-006", _ecr_rules(lambda rules: rules[0]["selection"].update(tagPrefixList=None, tagPatternList=["release-*"]))),
     ("TAP-AWS-007", _buildspec("exported-variables:", "exported-variables: []\n  x-was:")),
+    ("TAP-AWS-008", lambda s: s.edit("pipeline-role", _trust(Condition={"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}}), key="assumeRolePolicy")),
+    ("TAP-AWS-008", lambda s: s.edit("source-events-role", _trust(Principal={"Service": "scheduler.amazonaws.com"}), key="assumeRolePolicy")),
 ]  # fmt: skip
 
 

@@ -157,10 +157,20 @@ def test_trust_policy_single_principal_with_source_conditions() -> None:
         "StringEquals": {"aws:SourceAccount": "111122223333"},
         "ArnLike": {"aws:SourceArn": "arn:aws:codebuild:x"},
     }
-    [account_only] = statements(d.trust_policy("x.amazonaws.com", "111122223333"))
-    assert "ArnLike" not in account_only["Condition"]
-    [bare] = statements(d.trust_policy("lambda.amazonaws.com"))
+    [account_only] = statements(d.trust_policy("events.amazonaws.com", "111122223333"))
+    assert account_only["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
+
+
+@pytest.mark.parametrize("service", ["lambda.amazonaws.com", "codepipeline.amazonaws.com"])
+def test_trust_policy_conditions_only_on_keys_the_service_sends(service: str) -> None:
+    """A condition on a key the service does not send would make the role unassumable."""
+    [bare] = statements(d.trust_policy(service, "111122223333", f"arn:aws:{service}:x"))
     assert "Condition" not in bare
+
+
+def test_trust_policy_of_an_unknown_service_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        d.trust_policy("ecs-tasks.amazonaws.com", "111122223333")
 
 
 LOG_GROUPS = ["/aws/codebuild/p-build-dev", "/aws/lambda/p-deploy-dev"]

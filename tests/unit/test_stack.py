@@ -489,9 +489,13 @@ def test_roles_trust_one_service_with_conditions(program: Program) -> None:
         role = program.one(ROLE, f"-{purpose}").inputs
         [statement] = json.loads(role["assumeRolePolicy"])["Statement"]
         assert statement["Principal"] == {"Service": service}
-        if purpose != "deploy-role":
+        if purpose == "build-role":
             assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}
-            assert "aws:SourceArn" in statement["Condition"]["ArnLike"]
+            project = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/pipeline-build-dev"
+            assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": project}
+        else:
+            # Lambda and CodePipeline send no source keys: a condition would lock them out.
+            assert "Condition" not in statement
         assert "managedPolicyArns" not in role
     assert "aws:iam/rolePolicyAttachment:RolePolicyAttachment" not in {
         r.type for r in program.nodes

@@ -130,9 +130,7 @@ class CicdPipelineStack(pulumi.ComponentResource):
 
         release_parameter = create_release_parameter(ctx, name)
         # Lambda sends no source account or ARN when it assumes an execution role.
-        deploy_role = service_role(
-            ctx, name, "deploy-role", "lambda.amazonaws.com", conditioned=False
-        )
+        deploy_role = service_role(ctx, name, "deploy-role", "lambda.amazonaws.com")
         deploy_policy = inline_policy(
             ctx,
             f"{name}-deploy-role",
@@ -164,13 +162,8 @@ class CicdPipelineStack(pulumi.ComponentResource):
         )
 
         source_bucket = storage.source.bucket if storage.source is not None else None
-        pipeline_role = service_role(
-            ctx,
-            name,
-            "pipeline-role",
-            "codepipeline.amazonaws.com",
-            source_arn=ctx.arn("codepipeline", naming.name("pipeline")),
-        )
+        # CodePipeline is documented with a bare trust policy: no source keys to condition on.
+        pipeline_role = service_role(ctx, name, "pipeline-role", "codepipeline.amazonaws.com")
         pipeline_policy = inline_policy(
             ctx,
             f"{name}-pipeline-role",

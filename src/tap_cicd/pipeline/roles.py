@@ -15,13 +15,10 @@ def service_role(
     purpose: str,
     service: str,
     source_arn: pulumi.Input[str] | None = None,
-    *,
-    conditioned: bool = True,
 ) -> aws.iam.Role:
-    """A role for ``service``, from this account (and source ARN) only, with no managed policies."""
-    inputs: dict[str, pulumi.Input[str]] = {}
-    if conditioned:
-        inputs["account_id"] = ctx.account_id
+    """A role for ``service``, with the source conditions that service sends (and no managed
+    policies); see ``documents.TRUST_SOURCE_KEYS``."""
+    inputs: dict[str, pulumi.Input[str]] = {"account_id": ctx.account_id}
     if source_arn is not None:
         inputs["source_arn"] = source_arn
     return aws.iam.Role(

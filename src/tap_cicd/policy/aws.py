@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from tap_cicd.documents import TRUST_SOURCE_KEYS
 from tap_cicd.policy import tokens as t
 from tap_cicd.policy.model import (
     Props,
@@ -307,4 +308,30 @@ def exported_variables_are_exported(_: str, props: Props) -> list[str]:
         exported = [c for c in commands if c.lstrip().startswith(f"export {name}=")]
         if plain or not exported:
             problems.append(f"exported variable {name} is not set with 'export {name}='")
+    return problems
+
+
+@rules.resource(
+    "TAP-AWS-008",
+    "A trust condition on a source key the service does not send never matches: the service "
+    "cannot assume the role (CodePipeline and Lambda document none).",
+    (
+        "https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-create-service-role-cli.html",
+        "https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
+    ),
+    t.ROLE,
+)
+def trust_conditions_the_service_sends(_: str, props: Props) -> list[str]:
+    """Source conditions only on keys each trusted service is documented to send."""
+    problems = []
+    for s in statements(props.get("assumeRolePolicy")):
+        keys = _condition_keys(s, if_exists=False) & set(SOURCE_CONTEXT_KEYS)
+        for service in as_list(dig(s, "Principal", "Service")):
+            sent = TRUST_SOURCE_KEYS.get(str(service))
+            unsent = sorted(keys - {k.lower() for k in sent}) if sent is not None else []
+            if unsent:
+                problems.append(
+                    f"trust of {service} conditions on {', '.join(unsent)}, which it does not send"
+                )
     return problems

@@ -61,11 +61,6 @@ EXEMPTIONS: tuple[Exemption, ...] = (
         "Source (TAP-AWS-005); its noncurrent versions and incomplete uploads still expire",
     ),
     Exemption(
-        "TAP-IAM-002",
-        "*-deploy-role",
-        "Lambda sends no aws:SourceAccount/aws:SourceArn when it assumes an execution role",
-    ),
-    Exemption(
         "TAP-KMS-007",
         "*-key",
         "CodeBuild, CodePipeline, S3, ECR and Lambda use the key as their service roles, whose "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from tap_cicd.documents import STAR_ONLY_ACTIONS
+from tap_cicd.documents import STAR_ONLY_ACTIONS, TRUST_SOURCE_KEYS
 from tap_cicd.policy import tokens as t
 from tap_cicd.policy.model import (
     Props,
@@ -64,19 +64,22 @@ def one_service_principal(_: str, props: Props) -> list[str]:
 
 @rules.resource(
     "TAP-IAM-002",
-    "Source conditions stop another account's resource using the role (confused deputy).",
+    "Source conditions stop another account's resource using the role (confused deputy), "
+    "wherever the service sends them.",
     (),
     t.ROLE,
 )
 def source_conditions(_: str, props: Props) -> list[str]:
-    """The trust carries ``aws:SourceAccount`` or ``aws:SourceArn``."""
-    keys = {
-        k
-        for s in statements(props.get("assumeRolePolicy"))
-        for test in (s.get("Condition") or {}).values()
-        for k in test
-    }
-    return [] if keys & set(SOURCE_KEYS) else ["trust has no aws:SourceAccount/aws:SourceArn"]
+    """The trust carries the source keys its service sends (``aws:SourceAccount`` or
+    ``aws:SourceArn`` for a service tap does not know)."""
+    problems = []
+    for s in statements(props.get("assumeRolePolicy")):
+        keys = {k for test in (s.get("Condition") or {}).values() for k in test}
+        for service in as_list(dig(s, "Principal", "Service")):
+            expected = TRUST_SOURCE_KEYS.get(str(service), SOURCE_KEYS)
+            if expected and not keys & set(expected):
+                problems.append(f"trust of {service} has no aws:SourceAccount/aws:SourceArn")
+    return problems
 
 
 @rules.resource(
