@@ -38,5 +38,36 @@ def test_key_policy_has_no_unconditioned_everyone(aws: Any, key_id: str) -> None
     for statement in as_list(policy["Statement"]):
         principal = statement["Principal"]
         assert not everyone(principal), statement
-        if "Service" in principal:
+        if "Service" in principal and principal["Service"] != "events.amazonaws.com":
             assert "Condition" in statement, f"service grant without conditions: {statement}"
+
+
+def _statements_by_sid(aws: Any, key_id: str) -> dict[str, Any]:
+    policy = policy_document(
+        aws("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    )
+    return {s.get("Sid"): s for s in as_list(policy["Statement"])}
+
+
+def test_eventbridge_uses_the_key_without_source_conditions(aws: Any, key_id: str) -> None:
+    """AWS does not support aws:SourceAccount/aws:SourceArn in a key policy for EventBridge
+    delivery to an encrypted topic: with them every notification would be dropped."""
+    events = _statements_by_sid(aws, key_id)["EventBridgeDeliveries"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(as_list(events["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert "Condition" not in events
+
+
+def test_logs_use_the_key_for_the_stacks_log_groups_only(
+    aws: Any, key_id: str, outputs: dict[str, str]
+) -> None:
+    logs = _statements_by_sid(aws, key_id)["CloudWatchLogsOfThisStack"]
+    groups = as_list(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
+    names = sorted(g.split(":log-group:", 1)[1] for g in groups)
+    assert names == sorted(
+        [
+            f"/aws/codebuild/{outputs['codeBuildProjectName']}",
+            f"/aws/lambda/{outputs['deployFunctionName']}",
+        ]
+    )
+    assert not any("*" in g for g in groups)

@@ -33,13 +33,20 @@ def test_encrypted_with_the_stack_key(repository: dict[str, Any], key_arn: str) 
     assert repository["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key_arn}
 
 
-def test_lifecycle_expires_untagged_and_old_images(aws: Any, outputs: dict[str, str]) -> None:
+def test_lifecycle_keeps_releases_and_expires_untagged_and_old_images(
+    aws: Any, outputs: dict[str, str]
+) -> None:
     text = aws("ecr").get_lifecycle_policy(repositoryName=outputs["ecrRepositoryName"])[
         "lifecyclePolicyText"
     ]
     rules = sorted(json.loads(text)["rules"], key=lambda r: r["rulePriority"])
-    assert [r["action"] for r in rules] == [{"type": "expire"}, {"type": "expire"}]
-    untagged, newest = (r["selection"] for r in rules)
+    assert [r["action"] for r in rules] == [{"type": "expire"}] * 3
+    releases, untagged, newest = (r["selection"] for r in rules)
+    # First: an image a higher-priority rule matches cannot be expired by a lower one, so
+    # "keep the newest 50" never counts the current release or its rollback.
+    assert releases["tagStatus"] == "tagged"
+    assert releases["tagPrefixList"] == ["release-"]
+    assert (releases["countType"], releases["countNumber"]) == ("imageCountMoreThan", 100)
     assert untagged["tagStatus"] == "untagged"
     assert untagged["countType"] == "sinceImagePushed"
     assert (untagged["countUnit"], untagged["countNumber"]) == ("days", 7)

@@ -27,7 +27,8 @@ def test_at_least_thirty_rules_with_unique_ids_and_whys() -> None:
     assert len({r.id for r in RULES}) == len(RULES)
     assert all(r.why and r.level in ("mandatory", "advisory") for r in RULES)
     assert {r.service for r in RULES} == {
-        "kms", "s3", "ecr", "codebuild", "codepipeline", "lambda", "iam", "notifications", "logs"
+        "kms", "s3", "ecr", "codebuild", "codepipeline", "lambda", "iam", "notifications", "logs",
+        "aws",
     }  # fmt: skip
 
 
@@ -120,7 +121,13 @@ def test_table_and_summary(default_resources: list[Resource]) -> None:
         line.split()[:4] == ["TAP-CB-005", "mandatory", "tap-cicd-build", "exempt"]
         for line in text.splitlines()
     )
-    assert text.rstrip().endswith("128 passed, 0 failed (0 mandatory), 6 exempt")
+    assert text.rstrip().endswith("146 passed, 0 failed (0 mandatory), 6 exempt")
+    # Each documented AWS constraint is listed with its page.
+    assert "documented AWS constraints:" in text
+    assert any(
+        line.split()[:1] == ["TAP-AWS-001"] and "sns-key-management" in line
+        for line in text.splitlines()
+    )
 
 
 def test_run_check_prints_json_and_passes() -> None:

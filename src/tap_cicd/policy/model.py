@@ -159,14 +159,97 @@ def public_allows(text: Any) -> list[str]:
     ]
 
 
-def denies_insecure_transport(text: Any, resources: set[str] | None = None) -> bool:
-    """A Deny on ``aws:SecureTransport = false`` (covering ``resources`` when given)."""
-    for s in statements(text):
-        secure = dig(s, "Condition", "Bool", "aws:SecureTransport")
-        covered = resources is None or resources <= set(as_list(s.get("Resource")))
-        if s.get("Effect") == "Deny" and str(secure).lower() == "false" and covered:
-            return True
-    return False
+# What cdk-nag's S3BucketSSLRequestsOnly, SNSTopicSSLPublishOnly and SQSQueueSSLRequestsOnly
+# require of a TLS-only statement (cdklabs/cdk-nag src/rules/{s3,sns,sqs}/), plus its Resource.
+TLS_CONDITION_OPERATORS = ("Bool", "BoolIfExists")
+SECURE_TRANSPORT = "aws:securetransport"
+"""Condition keys are case-insensitive in IAM; compared lowercased."""
+
+
+def _conditions(statement: Statement) -> list[tuple[str, str, Any]]:
+    """``(operator, key, value)`` of every condition of the statement."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return []
+    return [
+        (str(op), str(key), value)
+        for op, block in condition.items()
+        if isinstance(block, Mapping)
+        for key, value in block.items()
+    ]
+
+
+def _everyone(principal: Any) -> bool:
+    """Principal ``"*"`` or ``{"AWS": "*"}`` (also inside a list), as cdk-nag accepts."""
+    if principal == "*":
+        return True
+    return isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))
+
+
+def _condition_gaps(name: str, statement: Statement) -> list[str]:
+    values: list[Any] | None = None
+    narrowing = []
+    for op, key, value in _conditions(statement):
+        if key.lower() == SECURE_TRANSPORT and op in TLS_CONDITION_OPERATORS:
+            values = as_list(value)
+        else:
+            # Condition blocks are ANDed: any other key only narrows the deny.
+            narrowing.append(f"{op} {key}")
+    gaps = []
+    if values is None:
+        gaps.append(f"{name} has no Bool aws:SecureTransport condition")
+    elif not any(str(v).lower() == "false" for v in values):
+        shown = ", ".join(str(v).lower() for v in values)
+        gaps.append(f"{name} applies when aws:SecureTransport is {shown}, not false")
+    if narrowing:
+        gaps.append(f"{name} is narrowed by condition {', '.join(narrowing)}")
+    return gaps
+
+
+def _tls_gaps(statement: Statement, action: str, resources: Sequence[str]) -> list[str]:
+    """What keeps one statement from denying ``action`` without TLS to anyone on ``resources``."""
+    name = f"statement {sid(statement)}"
+    gaps = []
+    if statement.get("Effect") != "Deny":
+        gaps.append(f"{name} has Effect {statement.get('Effect')}, not Deny")
+    negated = [k for k in ("NotPrincipal", "NotAction", "NotResource") if k in statement]
+    if negated:
+        gaps.append(f"{name} is narrowed by {', '.join(negated)}")
+    if not _everyone(statement.get("Principal")):
+        who = ", ".join(principals(statement)) or "no Principal"
+        gaps.append(f"{name} denies only {who}, not principal '*'")
+    actions = [str(a) for a in as_list(statement.get("Action"))]
+    covering = {"*", f"{action.partition(':')[0]}:*".lower(), action.lower()}
+    if not covering & {a.lower() for a in actions}:
+        gaps.append(f"{name} denies only {', '.join(actions) or 'no Action'}, not {action}")
+    covered = [str(r) for r in as_list(statement.get("Resource"))]
+    missing = [r for r in resources if r not in covered and "*" not in covered]
+    if missing:
+        gaps.append(
+            f"{name} covers {', '.join(covered) or 'no Resource'}, not {', '.join(missing)}"
+        )
+    return gaps + _condition_gaps(name, statement)
+
+
+def tls_deny_gaps(texts: Sequence[Any], action: str, resources: Sequence[str]) -> list[str]:
+    """Why no statement of the policies ``texts`` denies every request without TLS; [] if one does.
+
+    The statement must deny (Effect Deny, Principal ``*``) ``action``, its service's ``svc:*``
+    or ``*``, on every ARN of ``resources`` (or ``*``), when ``aws:SecureTransport`` is false,
+    with no ``Not*`` element and no other condition narrowing it.
+    """
+    found = [
+        _tls_gaps(s, action, resources)
+        for text in texts
+        for s in statements(text)
+        if s.get("Effect") == "Deny"
+        or any(key.lower() == SECURE_TRANSPORT for _, key, _ in _conditions(s))
+    ]
+    if any(not gaps for gaps in found):
+        return []
+    return [gap for gaps in found for gap in gaps] or [
+        "no statement denies requests when aws:SecureTransport is false"
+    ]
 
 
 def linked(resources: Sequence[Resource], typ: str, key: str, target: Resource) -> list[Resource]:

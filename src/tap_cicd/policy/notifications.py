@@ -10,7 +10,6 @@ from tap_cicd.policy.model import (
     Registry,
     Resource,
     allows,
-    denies_insecure_transport,
     dig,
     document,
     linked,
@@ -19,6 +18,7 @@ from tap_cicd.policy.model import (
     public_allows,
     sid,
     statements,
+    tls_deny_gaps,
 )
 
 rules = Registry("notifications")
@@ -134,15 +134,21 @@ def only_rule_publishes(resources: Sequence[Resource]) -> list[tuple[str, str]]:
     t.TOPIC,
 )
 def topic_tls_only(resources: Sequence[Resource]) -> list[tuple[str, str]]:
-    """The topic policy denies publishing without TLS."""
-    return [
-        (topic.urn, "topic policy does not deny publishing without TLS")
-        for topic in of_type(resources, t.TOPIC)
-        if not any(
-            denies_insecure_transport(p.props.get("policy"))
-            for p in _topic_policies(resources, topic)
+    """The topic policy denies publishing without TLS, by anyone, to the topic."""
+    problems = []
+    for topic in of_type(resources, t.TOPIC):
+        policies = _topic_policies(resources, topic)
+        # cdk-nag SNSTopicSSLPublishOnly; https://docs.aws.amazon.com/sns/latest/dg/sns-security-best-practices.html#enforce-encryption-data-in-transit
+        gaps = tls_deny_gaps(
+            [p.props.get("policy") for p in policies],
+            "sns:Publish",
+            sorted({str(p.props.get("arn")) for p in policies}),
         )
-    ]
+        if gaps:
+            problems.append(
+                (topic.urn, f"topic policy does not deny publishing without TLS: {'; '.join(gaps)}")
+            )
+    return problems
 
 
 @rules.resource(
@@ -156,15 +162,26 @@ def encrypted_queue(_: str, props: Props) -> list[str]:
     return [] if props.get("kmsMasterKeyId") else ["queue is not encrypted with a KMS key"]
 
 
-@rules.resource(
+@rules.stack(
     "TAP-SQS-002",
     "A queue policy open to '*' lets anyone read or inject messages.",
     ("NAG SQS4",),
     t.QUEUE_POLICY,
 )
-def private_tls_queue_policy(_: str, props: Props) -> list[str]:
-    """No public statement, and a deny without TLS."""
-    problems = public_allows(props.get("policy"))
-    if not denies_insecure_transport(props.get("policy")):
-        problems.append("queue policy does not deny requests without TLS")
+def private_tls_queue_policy(resources: Sequence[Resource]) -> list[tuple[str, str]]:
+    """No public statement, and a deny of every request without TLS, by anyone, on the queue."""
+    problems = []
+    for policy in of_type(resources, t.QUEUE_POLICY):
+        text = policy.props.get("policy")
+        problems += [(policy.urn, problem) for problem in public_allows(text)]
+        url = policy.props.get("queueUrl")
+        queues = [q for q in of_type(resources, t.QUEUE) if url in q.identifiers()]
+        # A queue outside the stack has no ARN here: only Resource "*" proves the deny covers it.
+        arns = [str(q.outputs["arn"]) for q in queues if q.outputs.get("arn")] or ["*"]
+        # cdk-nag SQSQueueSSLRequestsOnly; https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-security-best-practices.html
+        gaps = tls_deny_gaps([text], "sqs:*", arns)
+        if gaps:
+            problems.append(
+                (policy.urn, f"queue policy does not deny requests without TLS: {'; '.join(gaps)}")
+            )
     return problems

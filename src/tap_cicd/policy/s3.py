@@ -14,10 +14,10 @@ from tap_cicd.policy.model import (
     Registry,
     Resource,
     as_list,
-    denies_insecure_transport,
     dig,
     linked,
     of_type,
+    tls_deny_gaps,
 )
 
 rules = Registry("s3")
@@ -58,12 +58,15 @@ def _public_access(_: Resource, blocks: list[Resource]) -> list[str]:
 
 
 def _tls_only(bucket: Resource, policies: list[Resource]) -> list[str]:
-    """The bucket policy denies requests without TLS on the bucket and its objects."""
+    """The bucket policy denies every request without TLS, by anyone, on the bucket and objects."""
     arn = bucket.outputs.get("arn") or f"arn:aws:s3:::{bucket.props.get('bucket')}"
-    if not any(
-        denies_insecure_transport(p.props.get("policy"), {arn, f"{arn}/*"}) for p in policies
-    ):
-        return ["bucket policy does not deny requests without TLS on the bucket and its objects"]
+    # cdk-nag S3BucketSSLRequestsOnly; https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+    gaps = tls_deny_gaps([p.props.get("policy") for p in policies], "s3:*", [arn, f"{arn}/*"])
+    if gaps:
+        return [
+            "bucket policy does not deny requests without TLS on the bucket and its objects: "
+            + "; ".join(gaps)
+        ]
     return []
 
 
