@@ -72,18 +72,51 @@ class Naming:
         """A globally unique bucket name: the account id joins the purpose."""
         return self.name(f"{purpose}-{account_id}")
 
-    # One method per named thing, so the stack and the validator cannot drift apart.
+    # One method per named thing: the program and the validator call the same ones, so the
+    # names the stack creates and the names checked against AWS's rules cannot drift apart.
     def kms_alias(self) -> str:
         """Alias of the pipeline key."""
         return f"alias/{self.name('key')}"
 
+    def repository(self) -> str:
+        """The image repository."""
+        return self.name("images")
+
+    def build_project(self) -> str:
+        """The CodeBuild project."""
+        return self.name("build")
+
+    def pipeline(self) -> str:
+        """The CodePipeline."""
+        return self.name("pipeline")
+
+    def deploy_function(self) -> str:
+        """The deploy step's Lambda function."""
+        return self.name("deploy")
+
+    def role(self, purpose: str) -> str:
+        """A service role (``purpose`` is one of ``ROLE_PURPOSES``)."""
+        return self.name(f"{purpose}-role")
+
+    def rule(self, purpose: str) -> str:
+        """An EventBridge rule (``purpose`` is one of ``RULE_PURPOSES``)."""
+        return self.name(purpose)
+
+    def topic(self) -> str:
+        """The notification topic."""
+        return self.name("notifications")
+
+    def queue(self, purpose: str) -> str:
+        """A dead-letter queue (``purpose`` is one of ``QUEUE_PURPOSES``)."""
+        return self.name(f"{purpose}-dlq")
+
     def build_log_group(self) -> str:
         """Log group of the CodeBuild project (CodeBuild's default path)."""
-        return f"/aws/codebuild/{self.name('build')}"
+        return f"/aws/codebuild/{self.build_project()}"
 
     def deploy_log_group(self) -> str:
         """Log group of the deploy function (Lambda's default path)."""
-        return f"/aws/lambda/{self.name('deploy')}"
+        return f"/aws/lambda/{self.deploy_function()}"
 
     def log_groups(self) -> list[str]:
         """Every log group of the stack (the key serves these and no others)."""
@@ -98,16 +131,15 @@ class Naming:
         return [
             (Kind.KMS_ALIAS, self.kms_alias()),
             *((Kind.S3_BUCKET, self.bucket(p, account_id)) for p in BUCKET_PURPOSES),
-            (Kind.ECR_REPOSITORY, self.name("images")),
-            (Kind.CODEBUILD_PROJECT, self.name("build")),
-            (Kind.CODEPIPELINE, self.name("pipeline")),
-            (Kind.LAMBDA_FUNCTION, self.name("deploy")),
-            *((Kind.IAM_ROLE, self.name(p)) for p in ROLE_PURPOSES),
-            *((Kind.EVENT_RULE, self.name(p)) for p in RULE_PURPOSES),
-            (Kind.SNS_TOPIC, self.name("notifications")),
-            *((Kind.SQS_QUEUE, self.name(p)) for p in QUEUE_PURPOSES),
-            (Kind.LOG_GROUP, self.build_log_group()),
-            (Kind.LOG_GROUP, self.deploy_log_group()),
+            (Kind.ECR_REPOSITORY, self.repository()),
+            (Kind.CODEBUILD_PROJECT, self.build_project()),
+            (Kind.CODEPIPELINE, self.pipeline()),
+            (Kind.LAMBDA_FUNCTION, self.deploy_function()),
+            *((Kind.IAM_ROLE, self.role(p)) for p in ROLE_PURPOSES),
+            *((Kind.EVENT_RULE, self.rule(p)) for p in RULE_PURPOSES),
+            (Kind.SNS_TOPIC, self.topic()),
+            *((Kind.SQS_QUEUE, self.queue(p)) for p in QUEUE_PURPOSES),
+            *((Kind.LOG_GROUP, group) for group in self.log_groups()),
             (Kind.SSM_PARAMETER, self.release_parameter()),
         ]
 
@@ -118,6 +150,6 @@ class Naming:
 
 
 BUCKET_PURPOSES = ("artifacts", "source", "access-logs")
-ROLE_PURPOSES = ("pipeline-role", "build-role", "deploy-role", "source-events-role")
+ROLE_PURPOSES = ("pipeline", "build", "deploy", "source-events")
 RULE_PURPOSES = ("pipeline-state", "source-change")
-QUEUE_PURPOSES = ("events-dlq", "deploy-dlq")
+QUEUE_PURPOSES = ("events", "deploy")

@@ -130,6 +130,14 @@ def test_table_and_summary(default_resources: list[Resource]) -> None:
     )
 
 
+def test_table_lists_documentation_only_for_rules_that_cite_aws(
+    default_resources: list[Resource],
+) -> None:
+    rotation = [r for r in RULES if r.id == "TAP-KMS-001"]
+    results = evaluate(default_resources, rules=rotation, exemptions=())
+    assert "documented AWS constraints" not in table(results)
+
+
 def test_run_check_prints_json_and_passes() -> None:
     out = io.StringIO()
     assert run_check({}, True, out) == 0

@@ -21,7 +21,9 @@ def test_parents_and_lookup(default_program: Program) -> None:
     assert root.parent.endswith("pulumi:pulumi:Stack::tap-unit")
     key = default_program.one("aws:kms/key:Key")
     assert nodes[key.urn] is key
-    assert key.parent == pipeline.urn
+    encryption = default_program.one("tap:cicd:Encryption")
+    assert encryption.parent == pipeline.urn
+    assert key.parent == encryption.urn
     assert key.outputs["arn"].endswith(graph.offline_key_id(key.name))
     with pytest.raises(LookupError, match="expected one aws:s3/bucket:Bucket"):
         default_program.one("aws:s3/bucket:Bucket")

@@ -8,9 +8,12 @@ from importlib import resources
 import pulumi
 import pulumi_aws as aws
 
+from tap_cicd import documents
 from tap_cicd.config import Architecture
-from tap_cicd.pipeline._context import Context
+from tap_cicd.pipeline._context import Context, document
+from tap_cicd.pipeline.roles import service_role
 
+RESOURCE_TYPE = "tap:cicd:Build"
 BUILD_TIMEOUT_MINUTES = 30
 QUEUED_TIMEOUT_MINUTES = 60
 
@@ -27,52 +30,85 @@ def buildspec() -> str:
 
 
 @dataclass(frozen=True)
-class BuildInputs:
-    """What the project is wired to."""
+class BuildArgs:
+    """What the build is wired to."""
 
-    role: aws.iam.Role
+    context: Context
     repository: aws.ecr.Repository
-    log_group: aws.cloudwatch.LogGroup
+    artifact_bucket: aws.s3.Bucket
     key_arn: pulumi.Output[str]
-    depends_on: list[pulumi.Resource]
 
 
-def create_build_project(ctx: Context, name: str, inputs: BuildInputs) -> aws.codebuild.Project:
-    """Source and artifacts from CodePipeline only; no credentials in the project (B1)."""
-    environment_type, image = IMAGES[ctx.settings.architecture]
-    variables = {
-        "AWS_ACCOUNT_ID": ctx.account_id,
-        "AWS_DEFAULT_REGION": ctx.region,
-        "REPOSITORY_URI": inputs.repository.repository_url,
-        "IMAGE_REPO_NAME": inputs.repository.name,
-        "TEST_COMMAND": ctx.settings.test_command,
-    }
-    return aws.codebuild.Project(
-        f"{name}-build",
-        name=ctx.naming.name("build"),
-        description="Tests, builds and pushes the service image",
-        service_role=inputs.role.arn,
-        encryption_key=inputs.key_arn,
-        build_timeout=BUILD_TIMEOUT_MINUTES,
-        queued_timeout=QUEUED_TIMEOUT_MINUTES,
-        source={"type": "CODEPIPELINE", "buildspec": buildspec()},
-        artifacts={"type": "CODEPIPELINE"},
-        environment={
-            "type": environment_type,
-            "image": image,
-            "compute_type": ctx.settings.compute_type,
-            "image_pull_credentials_type": "CODEBUILD",
-            # Docker-in-Docker needs privileged mode; documented exemption (baseline B4).
-            "privileged_mode": True,
-            "environment_variables": [
-                {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
-            ],
-        },
-        cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]},
-        logs_config={
-            "cloudwatch_logs": {"status": "ENABLED", "group_name": inputs.log_group.name},
-            "s3_logs": {"status": "DISABLED"},
-        },
-        tags=ctx.tags,
-        opts=ctx.opts(depends_on=inputs.depends_on),
-    )
+class Build(pulumi.ComponentResource):
+    """The project, its log group and its role: source and artifacts from CodePipeline only, no
+    credentials in the project (B1)."""
+
+    project: aws.codebuild.Project
+    """The CodeBuild project."""
+
+    def __init__(
+        self, name: str, args: BuildArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(RESOURCE_TYPE, name, None, opts)
+        ctx = args.context.within(self)
+        logs = aws.cloudwatch.LogGroup(
+            f"{ctx.base}-build-logs",
+            name=ctx.naming.build_log_group(),
+            retention_in_days=ctx.settings.log_retention_days,
+            kms_key_id=args.key_arn,
+            tags=ctx.tags,
+            opts=ctx.opts(),
+        )
+        role, policy = service_role(
+            ctx,
+            "build",
+            "codebuild.amazonaws.com",
+            document(
+                documents.build_role_policy,
+                artifact_bucket_arn=args.artifact_bucket.arn,
+                repository_arn=args.repository.arn,
+                log_group_arn=logs.arn,
+                key_arn=args.key_arn,
+                region=ctx.region,
+            ),
+            source_arn=ctx.arn("codebuild", f"project/{ctx.naming.build_project()}"),
+        )
+        environment_type, image = IMAGES[ctx.settings.architecture]
+        variables = {
+            "AWS_ACCOUNT_ID": ctx.account_id,
+            "AWS_DEFAULT_REGION": ctx.region,
+            "REPOSITORY_URI": args.repository.repository_url,
+            "IMAGE_REPO_NAME": args.repository.name,
+            "TEST_COMMAND": ctx.settings.test_command,
+        }
+        self.project = aws.codebuild.Project(
+            f"{ctx.base}-build",
+            name=ctx.naming.build_project(),
+            description="Tests, builds and pushes the service image",
+            service_role=role.arn,
+            encryption_key=args.key_arn,
+            build_timeout=BUILD_TIMEOUT_MINUTES,
+            queued_timeout=QUEUED_TIMEOUT_MINUTES,
+            source={"type": "CODEPIPELINE", "buildspec": buildspec()},
+            artifacts={"type": "CODEPIPELINE"},
+            environment={
+                "type": environment_type,
+                "image": image,
+                "compute_type": ctx.settings.compute_type,
+                "image_pull_credentials_type": "CODEBUILD",
+                # Docker-in-Docker needs privileged mode; documented exemption (baseline B4).
+                "privileged_mode": True,
+                "environment_variables": [
+                    {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
+                ],
+            },
+            cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]},
+            logs_config={
+                "cloudwatch_logs": {"status": "ENABLED", "group_name": logs.name},
+                "s3_logs": {"status": "DISABLED"},
+            },
+            tags=ctx.tags,
+            # The role's policy must be in place before CodeBuild checks the role.
+            opts=ctx.opts(depends_on=[policy]),
+        )
+        self.register_outputs({"projectName": self.project.name})

@@ -7,21 +7,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from tap_cicd import documents
 from tap_cicd.config import Settings
-from tap_cicd.pipeline._context import Context, document
-from tap_cicd.pipeline.build import BuildInputs, create_build_project
-from tap_cicd.pipeline.delivery import DeliveryInputs, create_pipeline, create_source_trigger
-from tap_cicd.pipeline.deploy_function import (
-    DeployInputs,
-    create_deploy_function,
-    create_release_parameter,
-    deploy_environment,
-)
-from tap_cicd.pipeline.encryption import create_encryption
-from tap_cicd.pipeline.notifications import create_state_rule, create_topic_and_queues
-from tap_cicd.pipeline.registry import create_registry
-from tap_cicd.pipeline.roles import inline_policy, service_role
+from tap_cicd.pipeline._context import Context
+from tap_cicd.pipeline.build import Build, BuildArgs
+from tap_cicd.pipeline.delivery import Delivery, DeliveryArgs
+from tap_cicd.pipeline.deploy_function import DeployStep, DeployStepArgs
+from tap_cicd.pipeline.encryption import Encryption, EncryptionArgs
+from tap_cicd.pipeline.notifications import Notifications, NotificationsArgs
+from tap_cicd.pipeline.registry import Registry, RegistryArgs
 from tap_cicd.pipeline.storage import create_storage
 
 RESOURCE_TYPE = "tap:cicd:CicdPipelineStack"
@@ -72,130 +65,44 @@ class CicdPipelineStack(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(RESOURCE_TYPE, name, None, opts)
-        settings = args.settings
         invoke = pulumi.InvokeOutputOptions(parent=self)
         ctx = Context(
+            base=name,
             parent=self,
-            settings=settings,
+            settings=args.settings,
             account_id=aws.get_caller_identity_output(opts=invoke).account_id,
             region=aws.get_region_output(opts=invoke).region,
             partition=aws.get_partition_output(opts=invoke).partition,
         )
-        naming = settings.naming
-
-        key_arn = create_encryption(ctx, name).key.arn
-        storage = create_storage(ctx, name, key_arn)
-        repository = create_registry(ctx, name, key_arn)
-        build_logs, deploy_logs = (
-            aws.cloudwatch.LogGroup(
-                f"{name}-{purpose}-logs",
-                name=log_group,
-                retention_in_days=settings.log_retention_days,
-                kms_key_id=key_arn,
-                tags=ctx.tags,
-                opts=ctx.opts(),
-            )
-            for purpose, log_group in (
-                ("build", naming.build_log_group()),
-                ("deploy", naming.deploy_log_group()),
-            )
+        # One child component per concern; each owns its resources, role and policy, and
+        # aliases them to this component, their parent before the split (no replacements).
+        key_arn = Encryption(f"{name}-encryption", EncryptionArgs(ctx), ctx.component()).key_arn
+        storage = create_storage(ctx, key_arn)
+        repository = Registry(
+            f"{name}-registry", RegistryArgs(ctx, key_arn), ctx.component()
+        ).repository
+        notifications = Notifications(
+            f"{name}-alerts", NotificationsArgs(ctx, key_arn), ctx.component()
         )
-        notifications = create_topic_and_queues(ctx, name, key_arn)
-
-        build_role = service_role(
-            ctx,
-            name,
-            "build-role",
-            "codebuild.amazonaws.com",
-            source_arn=ctx.arn("codebuild", f"project/{naming.name('build')}"),
-        )
-        build_policy = inline_policy(
-            ctx,
-            f"{name}-build-role",
-            build_role,
-            document(
-                documents.build_role_policy,
-                artifact_bucket_arn=storage.artifacts.bucket.arn,
-                repository_arn=repository.arn,
-                log_group_arn=build_logs.arn,
-                key_arn=key_arn,
-                region=ctx.region,
+        project = Build(
+            f"{name}-build-stage",
+            BuildArgs(ctx, repository, storage.artifacts.bucket, key_arn),
+            ctx.component(),
+        ).project
+        function = DeployStep(
+            f"{name}-deploy-step",
+            DeployStepArgs(ctx, repository, notifications.topic, notifications.deploy_dlq, key_arn),
+            ctx.component(),
+        ).function
+        pipeline = Delivery(
+            f"{name}-delivery",
+            DeliveryArgs(
+                ctx, storage.artifacts, storage.source, project, function, notifications, key_arn
             ),
-        )
-        project = create_build_project(
-            ctx,
-            name,
-            BuildInputs(build_role, repository, build_logs, key_arn, [build_policy]),
-        )
-
-        release_parameter = create_release_parameter(ctx, name)
-        # Lambda sends no source account or ARN when it assumes an execution role.
-        deploy_role = service_role(ctx, name, "deploy-role", "lambda.amazonaws.com")
-        deploy_policy = inline_policy(
-            ctx,
-            f"{name}-deploy-role",
-            deploy_role,
-            document(
-                documents.deploy_role_policy,
-                log_group_arn=deploy_logs.arn,
-                failure_queue_arn=notifications.deploy_dlq.arn,
-                repository_arn=repository.arn,
-                parameter_arn=release_parameter.arn,
-                topic_arn=notifications.topic.arn,
-                key_arn=key_arn,
-                region=ctx.region,
-            ),
-        )
-        function = create_deploy_function(
-            ctx,
-            name,
-            DeployInputs(
-                role=deploy_role,
-                log_group=deploy_logs,
-                failure_queue=notifications.deploy_dlq,
-                key_arn=key_arn,
-                environment=deploy_environment(
-                    settings, notifications.topic.arn, release_parameter.name, repository.name
-                ),
-                depends_on=[deploy_policy],
-            ),
-        )
+            ctx.component(),
+        ).pipeline
 
         source_bucket = storage.source.bucket if storage.source is not None else None
-        # CodePipeline is documented with a bare trust policy: no source keys to condition on.
-        pipeline_role = service_role(ctx, name, "pipeline-role", "codepipeline.amazonaws.com")
-        pipeline_policy = inline_policy(
-            ctx,
-            f"{name}-pipeline-role",
-            pipeline_role,
-            document(
-                documents.pipeline_role_policy,
-                artifact_bucket_arn=storage.artifacts.bucket.arn,
-                source_bucket_arn=source_bucket.arn if source_bucket is not None else None,
-                connection_arn=settings.source.connection_arn or None,
-                project_arn=project.arn,
-                function_arn=function.arn,
-                key_arn=key_arn,
-                region=ctx.region,
-            ),
-        )
-        pipeline = create_pipeline(
-            ctx,
-            name,
-            DeliveryInputs(
-                role=pipeline_role,
-                artifact_bucket=storage.artifacts.bucket,
-                source_bucket=source_bucket,
-                project=project,
-                function=function,
-                key_arn=key_arn,
-                depends_on=[pipeline_policy, *([storage.source.policy] if storage.source else [])],
-            ),
-        )
-        if source_bucket is not None:
-            create_source_trigger(ctx, name, source_bucket, pipeline, notifications)
-        state_rule = create_state_rule(ctx, name, notifications, pipeline)
-
         self.artifact_bucket_name = storage.artifacts.bucket.bucket
         self.source_bucket_name = source_bucket.bucket if source_bucket is not None else None
         self.ecr_repository_name = repository.name
@@ -206,7 +113,7 @@ class CicdPipelineStack(pulumi.ComponentResource):
         self.deploy_function_name = function.name
         self.deploy_function_arn = function.arn
         self.notification_topic_arn = notifications.topic.arn
-        self.event_rule_name = state_rule.name
+        self.event_rule_name = notifications.state_rule.name
         self.kms_key_arn = key_arn
         self.region = ctx.region
         self.register_outputs(self.outputs())

@@ -13,7 +13,8 @@ from tap_cicd import documents
 from tap_cicd.config import SourceSettings
 from tap_cicd.pipeline._context import Context, document
 from tap_cicd.pipeline.notifications import Notifications
-from tap_cicd.pipeline.roles import inline_policy, service_role
+from tap_cicd.pipeline.roles import service_role
+from tap_cicd.pipeline.storage import HardenedBucket
 
 SOURCE_OUTPUT = "source_output"
 BUILD_OUTPUT = "build_output"
@@ -21,17 +22,20 @@ BUILD_NAMESPACE = "BuildVariables"
 SOURCE_NAMESPACE = "SourceVariables"
 
 
+RESOURCE_TYPE = "tap:cicd:Delivery"
+
+
 @dataclass(frozen=True)
-class DeliveryInputs:
+class DeliveryArgs:
     """What the pipeline is wired to."""
 
-    role: aws.iam.Role
-    artifact_bucket: aws.s3.Bucket
-    source_bucket: aws.s3.Bucket | None
+    context: Context
+    artifacts: HardenedBucket
+    source: HardenedBucket | None
     project: aws.codebuild.Project
     function: aws.lambda_.Function
+    notifications: Notifications
     key_arn: pulumi.Output[str]
-    depends_on: list[pulumi.Resource]
 
 
 def user_parameters(
@@ -101,14 +105,52 @@ def _triggers(source: SourceSettings) -> list[dict[str, Any]] | None:
     ]
 
 
-def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.codepipeline.Pipeline:
+class Delivery(pulumi.ComponentResource):
+    """The CodePipeline (Source -> Build -> Deploy) with its role, and for the S3 source the
+    rule (and its role) that starts it when ``source.zip`` is uploaded."""
+
+    pipeline: aws.codepipeline.Pipeline
+    """The pipeline."""
+
+    def __init__(
+        self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(RESOURCE_TYPE, name, None, opts)
+        ctx = args.context.within(self)
+        source_bucket = args.source.bucket if args.source is not None else None
+        # CodePipeline is documented with a bare trust policy: no source keys to condition on.
+        role, policy = service_role(
+            ctx,
+            "pipeline",
+            "codepipeline.amazonaws.com",
+            document(
+                documents.pipeline_role_policy,
+                artifact_bucket_arn=args.artifacts.bucket.arn,
+                source_bucket_arn=source_bucket.arn if source_bucket is not None else None,
+                connection_arn=ctx.settings.source.connection_arn or None,
+                project_arn=args.project.arn,
+                function_arn=args.function.arn,
+                key_arn=args.key_arn,
+                region=ctx.region,
+            ),
+        )
+        depends_on = [policy, *([args.source.policy] if args.source is not None else [])]
+        self.pipeline = _pipeline(ctx, args, role, depends_on)
+        if source_bucket is not None:
+            _source_trigger(ctx, source_bucket, self.pipeline, args.notifications)
+        self.register_outputs({"pipelineArn": self.pipeline.arn})
+
+
+def _pipeline(
+    ctx: Context, args: DeliveryArgs, role: aws.iam.Role, depends_on: list[pulumi.Resource]
+) -> aws.codepipeline.Pipeline:
     """Source -> Build -> Deploy, artifacts encrypted with the pipeline key (P1)."""
     settings = ctx.settings
-    repository_name = ctx.naming.name("images")
-    pipeline = aws.codepipeline.Pipeline(
-        f"{name}-pipeline",
-        name=ctx.naming.name("pipeline"),
-        role_arn=inputs.role.arn,
+    source_bucket = args.source.bucket if args.source is not None else None
+    return aws.codepipeline.Pipeline(
+        f"{ctx.base}-pipeline",
+        name=ctx.naming.pipeline(),
+        role_arn=role.arn,
         pipeline_type="V2",
         # QUEUED: the Deploy step records "the" release, so executions must not overlap
         # (PARALLEL could let an older build overwrite a newer release), and unlike
@@ -116,13 +158,13 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
         execution_mode="QUEUED",
         artifact_stores=[
             {
-                "location": inputs.artifact_bucket.bucket,
+                "location": args.artifacts.bucket.bucket,
                 "type": "S3",
-                "encryption_key": {"id": inputs.key_arn, "type": "KMS"},
+                "encryption_key": {"id": args.key_arn, "type": "KMS"},
             }
         ],
         stages=[
-            {"name": "Source", "actions": [_source_action(settings.source, inputs.source_bucket)]},
+            {"name": "Source", "actions": [_source_action(settings.source, source_bucket)]},
             {
                 "name": "Build",
                 "actions": [
@@ -135,7 +177,7 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
                         "namespace": BUILD_NAMESPACE,
                         "input_artifacts": [SOURCE_OUTPUT],
                         "output_artifacts": [BUILD_OUTPUT],
-                        "configuration": {"ProjectName": inputs.project.name},
+                        "configuration": {"ProjectName": args.project.name},
                     }
                 ],
             },
@@ -150,10 +192,10 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
                         "version": "1",
                         "input_artifacts": [BUILD_OUTPUT],
                         "configuration": {
-                            "FunctionName": inputs.function.name,
+                            "FunctionName": args.function.name,
                             "UserParameters": json.dumps(
                                 user_parameters(
-                                    repository_name,
+                                    ctx.naming.repository(),
                                     settings.environment_suffix,
                                     settings.fail_on_severity,
                                     settings.source.kind,
@@ -166,35 +208,27 @@ def create_pipeline(ctx: Context, name: str, inputs: DeliveryInputs) -> aws.code
         ],
         triggers=_triggers(settings.source),
         tags=ctx.tags,
-        opts=ctx.opts(depends_on=inputs.depends_on),
+        opts=ctx.opts(depends_on=depends_on),
     )
-    return pipeline
 
 
-def create_source_trigger(
+def _source_trigger(
     ctx: Context,
-    name: str,
     bucket: aws.s3.Bucket,
     pipeline: aws.codepipeline.Pipeline,
     notifications: Notifications,
-) -> aws.cloudwatch.EventRule:
+) -> None:
     """An upload of ``source.zip`` starts the pipeline, through EventBridge (no polling)."""
-    rule_name = ctx.naming.name("source-change")
-    role = service_role(
+    rule_name = ctx.naming.rule("source-change")
+    role, policy = service_role(
         ctx,
-        name,
-        "source-events-role",
+        "source-events",
         "events.amazonaws.com",
+        document(documents.start_pipeline_policy, pipeline_arn=pipeline.arn),
         source_arn=ctx.arn("events", f"rule/{rule_name}"),
     )
-    policy = inline_policy(
-        ctx,
-        f"{name}-source-events-role",
-        role,
-        document(documents.start_pipeline_policy, pipeline_arn=pipeline.arn),
-    )
     rule = aws.cloudwatch.EventRule(
-        f"{name}-source-change",
+        f"{ctx.base}-source-change",
         name=rule_name,
         description="An upload of the source object starts the pipeline",
         event_pattern=document(
@@ -206,7 +240,7 @@ def create_source_trigger(
         opts=ctx.opts(),
     )
     aws.cloudwatch.EventTarget(
-        f"{name}-source-change-target",
+        f"{ctx.base}-source-change-target",
         rule=rule.name,
         target_id="pipeline",
         arn=pipeline.arn,
@@ -215,4 +249,3 @@ def create_source_trigger(
         **notifications.target_delivery(),
         opts=ctx.opts(depends_on=[policy, notifications.events_dlq_policy]),
     )
-    return rule

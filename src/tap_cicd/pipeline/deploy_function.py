@@ -1,4 +1,4 @@
-"""The deploy step's Lambda function (baseline L1-L7)."""
+"""The deploy step: its Lambda function, role, log group and release parameter (L1-L7)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from tap_cicd import documents
 from tap_cicd.config import Settings
-from tap_cicd.pipeline._context import Context
+from tap_cicd.pipeline._context import Context, document
+from tap_cicd.pipeline.roles import service_role
 
+RESOURCE_TYPE = "tap:cicd:DeployStep"
 RUNTIME = "python3.13"
 HANDLER = "tap_cicd.deploy.handler.handler"
 TIMEOUT_SECONDS = 300
@@ -28,35 +31,6 @@ def code_archive() -> pulumi.AssetArchive:
     files = [PACKAGE_ROOT / "__init__.py", *sorted((PACKAGE_ROOT / "deploy").glob("*.py"))]
     return pulumi.AssetArchive(
         {str(path.relative_to(PACKAGE_ROOT.parent)): pulumi.FileAsset(str(path)) for path in files}
-    )
-
-
-@dataclass(frozen=True)
-class DeployInputs:
-    """What the function is wired to."""
-
-    role: aws.iam.Role
-    log_group: aws.cloudwatch.LogGroup
-    failure_queue: aws.sqs.Queue
-    key_arn: pulumi.Output[str]
-    environment: dict[str, pulumi.Input[str]]
-    depends_on: list[pulumi.Resource]
-
-
-def create_release_parameter(ctx: Context, name: str) -> aws.ssm.Parameter:
-    """``/{prefix}/{suffix}/release``: the stack creates it, the deploy function writes it.
-
-    A plain ``String``: a digest and a commit are not secret, and readers need no key grant.
-    """
-    return aws.ssm.Parameter(
-        f"{name}-release",
-        name=ctx.naming.release_parameter(),
-        description="The current release of this pipeline, written by its deploy step",
-        type="String",
-        value=NO_RELEASE,
-        tags=ctx.tags,
-        # The deploy function owns the value; a `pulumi up` must not roll a release back.
-        opts=ctx.opts(ignore_changes=["value"]),
     )
 
 
@@ -78,37 +52,96 @@ def deploy_environment(
     }
 
 
-def create_deploy_function(ctx: Context, name: str, inputs: DeployInputs) -> aws.lambda_.Function:
-    """The function, and its async invoke config: the handler reports its own failures."""
-    function = aws.lambda_.Function(
-        f"{name}-deploy",
-        name=ctx.naming.name("deploy"),
-        description="Verifies, gates and records a release, and answers CodePipeline",
-        runtime=RUNTIME,
-        handler=HANDLER,
-        architectures=["arm64"],
-        code=code_archive(),
-        role=inputs.role.arn,
-        timeout=TIMEOUT_SECONDS,
-        memory_size=MEMORY_MB,
-        # Opt-in (deployConcurrency): AWS refuses a reservation that leaves fewer than 100
-        # unreserved executions, which new accounts (quota 10 or 50) cannot satisfy.
-        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
-        reserved_concurrent_executions=ctx.settings.deploy_concurrency,
-        tracing_config={"mode": "Active"},
-        kms_key_arn=inputs.key_arn,
-        environment={"variables": inputs.environment},
-        logging_config={"log_format": "JSON", "log_group": inputs.log_group.name},
-        tags=ctx.tags,
-        opts=ctx.opts(depends_on=inputs.depends_on),
-    )
-    aws.lambda_.FunctionEventInvokeConfig(
-        f"{name}-deploy-async",
-        function_name=function.name,
-        # A retry would run the release twice; the handler reports failures itself (R2).
-        maximum_retry_attempts=0,
-        maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
-        destination_config={"on_failure": {"destination": inputs.failure_queue.arn}},
-        opts=ctx.opts(),
-    )
-    return function
+@dataclass(frozen=True)
+class DeployStepArgs:
+    """What the deploy step is wired to."""
+
+    context: Context
+    repository: aws.ecr.Repository
+    topic: aws.sns.Topic
+    failure_queue: aws.sqs.Queue
+    key_arn: pulumi.Output[str]
+
+
+class DeployStep(pulumi.ComponentResource):
+    """The function that verifies, gates, records and announces a release, with its role, log
+    group, release parameter and async invoke config (the handler reports its own failures)."""
+
+    function: aws.lambda_.Function
+    """The deploy function."""
+
+    def __init__(
+        self, name: str, args: DeployStepArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(RESOURCE_TYPE, name, None, opts)
+        ctx = args.context.within(self)
+        logs = aws.cloudwatch.LogGroup(
+            f"{ctx.base}-deploy-logs",
+            name=ctx.naming.deploy_log_group(),
+            retention_in_days=ctx.settings.log_retention_days,
+            kms_key_id=args.key_arn,
+            tags=ctx.tags,
+            opts=ctx.opts(),
+        )
+        # A plain String: a digest and a commit are not secret, and readers need no key grant.
+        parameter = aws.ssm.Parameter(
+            f"{ctx.base}-release",
+            name=ctx.naming.release_parameter(),
+            description="The current release of this pipeline, written by its deploy step",
+            type="String",
+            value=NO_RELEASE,
+            tags=ctx.tags,
+            # The deploy function owns the value; a `pulumi up` must not roll a release back.
+            opts=ctx.opts(ignore_changes=["value"]),
+        )
+        # Lambda sends no source account or ARN when it assumes an execution role.
+        role, policy = service_role(
+            ctx,
+            "deploy",
+            "lambda.amazonaws.com",
+            document(
+                documents.deploy_role_policy,
+                log_group_arn=logs.arn,
+                failure_queue_arn=args.failure_queue.arn,
+                repository_arn=args.repository.arn,
+                parameter_arn=parameter.arn,
+                topic_arn=args.topic.arn,
+                key_arn=args.key_arn,
+                region=ctx.region,
+            ),
+        )
+        environment = deploy_environment(
+            ctx.settings, args.topic.arn, parameter.name, args.repository.name
+        )
+        self.function = aws.lambda_.Function(
+            f"{ctx.base}-deploy",
+            name=ctx.naming.deploy_function(),
+            description="Verifies, gates and records a release, and answers CodePipeline",
+            runtime=RUNTIME,
+            handler=HANDLER,
+            architectures=["arm64"],
+            code=code_archive(),
+            role=role.arn,
+            timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            # Opt-in (deployConcurrency): AWS refuses a reservation that leaves fewer than 100
+            # unreserved executions, which new accounts (quota 10 or 50) cannot satisfy.
+            # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+            reserved_concurrent_executions=ctx.settings.deploy_concurrency,
+            tracing_config={"mode": "Active"},
+            kms_key_arn=args.key_arn,
+            environment={"variables": environment},
+            logging_config={"log_format": "JSON", "log_group": logs.name},
+            tags=ctx.tags,
+            opts=ctx.opts(depends_on=[policy]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{ctx.base}-deploy-async",
+            function_name=self.function.name,
+            # A retry would run the release twice; the handler reports failures itself (R2).
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+            destination_config={"on_failure": {"destination": args.failure_queue.arn}},
+            opts=ctx.opts(),
+        )
+        self.register_outputs({"functionArn": self.function.arn})
