@@ -154,19 +154,26 @@ def key_policy(
     )
 
 
+def deny_insecure_transport(action: str, resource: str | list[str]) -> Statement:
+    """Deny ``action`` on ``resource`` to everyone when the request is not over TLS.
+
+    The one shape every TLS rule checks (TAP-S3-002, TAP-SNS-003, TAP-SQS-002): Deny,
+    principal ``*``, the whole service or action, every resource, only ``aws:SecureTransport``.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+    """
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def tls_only_bucket_policy(bucket_arn: str, *extra: Statement) -> Document:
     """Deny every request to the bucket and its objects made without TLS (baseline S2)."""
-    return _policy(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        *extra,
-    )
+    return _policy(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]), *extra)
 
 
 def access_log_delivery_statement(
@@ -426,14 +433,7 @@ def topic_policy(topic_arn: str, rule_arn: str) -> Document:
             "Resource": topic_arn,
             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
         },
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
+        deny_insecure_transport("sns:Publish", topic_arn),
     )
 
 
@@ -448,14 +448,7 @@ def queue_policy(queue_arn: str, rule_arns: list[str]) -> Document:
             "Resource": queue_arn,
             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
         },
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "sqs:*",
-            "Resource": queue_arn,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
+        deny_insecure_transport("sqs:*", queue_arn),
     )
 
 

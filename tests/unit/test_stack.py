@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 from conftest import ACCOUNT_ID, REGION, Program, deploy_stack, deprecated_inputs, run_program
 
+import tap_cicd
 from tap_cicd import documents
 from tap_cicd.config import Settings
 from tap_cicd.graph import offline_key_id
@@ -286,7 +288,29 @@ def test_ecr_repository(program: Program) -> None:
     assert repo["forceDelete"] is True
     policy = program.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs
     assert policy["repository"] == "pipeline-images-dev"
-    assert json.loads(policy["policy"]) == documents.ecr_lifecycle_policy()
+    rules = json.loads(policy["policy"])["rules"]
+    assert [(r["rulePriority"], r["selection"]) for r in rules] == [
+        (
+            1,
+            {
+                "tagStatus": "tagged",
+                "tagPrefixList": ["release-"],
+                "countType": "imageCountMoreThan",
+                "countNumber": 100,
+            },
+        ),
+        (
+            2,
+            {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 7,
+            },
+        ),
+        (3, {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 50}),
+    ]
+    assert all(r["action"] == {"type": "expire"} for r in rules)
     assert "aws:ecr/repositoryPolicy:RepositoryPolicy" not in {r.type for r in program.nodes}
 
 
@@ -307,7 +331,10 @@ def test_log_retention_is_configurable() -> None:
 def test_codebuild_project_default(default_program: Program) -> None:
     project = default_program.one("aws:codebuild/project:Project").inputs
     assert project["source"]["type"] == "CODEPIPELINE"
-    assert project["source"]["buildspec"] == buildspec()
+    # The buildspec versioned in the package, not one taken from the source being built.
+    packaged = (Path(tap_cicd.__file__).parent / "buildspec.yml").read_text(encoding="utf-8")
+    assert project["source"]["buildspec"] == packaged
+    assert "export IMAGE_DIGEST=" in packaged
     assert project["artifacts"] == {"type": "CODEPIPELINE"}
     assert project["encryptionKey"] == KEY_ARN
     assert project["serviceRole"] == f"arn:aws:iam::{ACCOUNT_ID}:role/pipeline-build-role-dev"
@@ -393,9 +420,14 @@ def test_s3_source_starts_pipeline_through_eventbridge(default_program: Program)
     notification = default_program.one("aws:s3/bucketNotification:BucketNotification").inputs
     assert notification == {"bucket": f"pipeline-source-{ACCOUNT_ID}-dev", "eventbridge": True}
     rule = default_program.one("aws:cloudwatch/eventRule:EventRule", "source-change").inputs
-    assert json.loads(rule["eventPattern"]) == documents.source_upload_pattern(
-        f"pipeline-source-{ACCOUNT_ID}-dev", "source.zip"
-    )
+    assert json.loads(rule["eventPattern"]) == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [f"pipeline-source-{ACCOUNT_ID}-dev"]},
+            "object": {"key": ["source.zip"]},
+        },
+    }
     target = default_program.one("aws:cloudwatch/eventTarget:EventTarget", "source-change").inputs
     pipeline_arn = f"arn:aws:codepipeline:{REGION}:{ACCOUNT_ID}:pipeline-pipeline-dev"
     assert target["arn"] == pipeline_arn
@@ -591,17 +623,50 @@ def test_notifications(program: Program) -> None:
     assert topic["kmsMasterKeyId"] == KEY_ARN
     rule = program.one("aws:cloudwatch/eventRule:EventRule", "pipeline-state").inputs
     pipeline_arn = f"arn:aws:codepipeline:{REGION}:{ACCOUNT_ID}:pipeline-pipeline-dev"
-    assert json.loads(rule["eventPattern"]) == documents.pipeline_state_pattern(pipeline_arn)
+    assert json.loads(rule["eventPattern"]) == {
+        "source": ["aws.codepipeline"],
+        "detail-type": ["CodePipeline Pipeline Execution State Change"],
+        "resources": [pipeline_arn],
+        "detail": {"state": ["FAILED", "SUCCEEDED", "STOPPED"]},
+    }
     rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/pipeline-pipeline-state-dev"
     policy = json.loads(program.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
     topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:pipeline-notifications-dev"
-    assert policy == documents.topic_policy(topic_arn, rule_arn)
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeRuleOfThisStack",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
     target = program.one("aws:cloudwatch/eventTarget:EventTarget", "pipeline-state").inputs
     assert target["arn"] == topic_arn
     assert target["retryPolicy"] == {"maximumRetryAttempts": 8, "maximumEventAgeInSeconds": 3600}
     dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:pipeline-events-dlq-dev"
     assert target["deadLetterConfig"] == {"arn": dlq_arn}
-    assert target["inputTransformer"]["inputTemplate"] == documents.NOTIFICATION_TEMPLATE
+    template = target["inputTransformer"]["inputTemplate"]
+    assert template.startswith('"Pipeline <pipeline> execution <execution> is <state> (<time>).')
+    assert target["inputTransformer"]["inputPaths"] == {
+        "pipeline": "$.detail.pipeline",
+        "execution": "$.detail.execution-id",
+        "state": "$.detail.state",
+        "time": "$.time",
+        "region": "$.region",
+    }
     for queue in program.of("aws:sqs/queue:Queue"):
         assert queue.inputs["kmsMasterKeyId"] == KEY_ARN
     queue_policy = json.loads(program.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])
@@ -611,7 +676,27 @@ def test_notifications(program: Program) -> None:
         if program.of("aws:s3/bucketNotification:BucketNotification")
         else [rule_arn]
     )
-    assert queue_policy == documents.queue_policy(dlq_arn, rules)
+    assert queue_policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeDeadLetters",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": dlq_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": dlq_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
 
 
 def test_email_subscription(github_program: Program) -> None:
