@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/deploy_bench.py [--runs N]
 
 1. Cold-start share: importing ``tap_cicd.deploy.handler`` in a fresh interpreter (median of N).
-2. Warm invocation: the full success path (read artifact, verify, gate, record, notify, report)
-   against an in-process moto server, CodePipeline replaced by a recorder (median of N).
+2. Warm invocation: the full success path (read artifact, verify, gate, tag, record, notify,
+   report) against an in-process moto server, CodePipeline replaced by a recorder (median of
+   N). The first run tags the digest; the later ones find the tag (one more call).
 3. Peak memory: a child process that imports the handler and runs N invocations against the
    same moto server, its peak RSS minus a bare interpreter's.
 

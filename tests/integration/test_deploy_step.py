@@ -108,7 +108,7 @@ def job_results(
     handler.services.cache_clear()
 
 
-def push_image(aws: Any, outputs: dict[str, str]) -> PushedImage:
+def push_image(aws: Any, outputs: dict[str, str], *, scan: bool = True) -> PushedImage:
     """Put a (layerless) image manifest into the repository, as ``docker push`` would."""
     config = json.dumps({"architecture": "amd64", "os": "linux", "id": str(uuid.uuid4())})
     manifest = {
@@ -136,10 +136,11 @@ def push_image(aws: Any, outputs: dict[str, str]) -> PushedImage:
         imageTag=tag,
     )["image"]
     digest = image["imageId"]["imageDigest"]
-    # Scan on push: the emulator does not start the scan by itself.
-    ecr.start_image_scan(
-        repositoryName=outputs["ecrRepositoryName"], imageId={"imageDigest": digest}
-    )
+    if scan:
+        # Scan on push: the emulator does not start the scan by itself.
+        ecr.start_image_scan(
+            repositoryName=outputs["ecrRepositoryName"], imageId={"imageDigest": digest}
+        )
     return PushedImage(f"{outputs['ecrRepositoryUrl']}@{digest}", digest, tag)
 
 
@@ -265,6 +266,19 @@ def published(aws: Any, outputs: dict[str, str]) -> Iterator[Published]:
     sqs.delete_queue(QueueUrl=url)
 
 
+def image_tags(aws: Any, outputs: dict[str, str], digest: str) -> list[str]:
+    """The tags the deployed repository holds for ``digest``."""
+    details = aws("ecr").describe_images(
+        repositoryName=outputs["ecrRepositoryName"], imageIds=[{"imageDigest": digest}]
+    )["imageDetails"]
+    return sorted(details[0].get("imageTags", []))
+
+
+def release_tag(image: PushedImage) -> str:
+    """The tag the deploy step gives a released digest (the lifecycle policy keeps it)."""
+    return f"release-{image.digest.removeprefix('sha256:')[:12]}"
+
+
 def release_value(aws: Any, function_env: dict[str, str]) -> str:
     """The release parameter's current value."""
     name = function_env["TAP_RELEASE_PARAMETER"]
@@ -310,11 +324,16 @@ def test_release_is_recorded_announced_and_reported(
     assert variables["imageUri"] == image.uri
     assert variables["releaseParameter"] == function_env["TAP_RELEASE_PARAMETER"]
     assert variables["notification"] == "sent"
+    assert variables["releaseTag"] == release_tag(image)
+
+    # The released digest carries the release tag in the deployed repository, beside its own.
+    assert image_tags(aws, outputs, image.digest) == sorted([image.tag, release_tag(image)])
 
     record = json.loads(release_value(aws, function_env))
     assert record["imageDigest"] == image.digest
     assert record["imageUri"] == image.uri
     assert record["imageTag"] == image.tag
+    assert record["releaseTag"] == release_tag(image)
     assert record["pipelineExecutionId"] == execution
     assert record["jobId"] == job["id"]
 
@@ -351,3 +370,53 @@ def test_findings_at_or_above_the_gate_block_the_release(
     # Nothing recorded, nothing announced.
     assert release_value(aws, function_env) == before
     assert not [m for m in published() if image.uri in m[1]]
+    assert image_tags(aws, outputs, image.digest) == [image.tag]
+
+
+@pytest.mark.emulator_only(EMULATOR_ONLY)
+def test_repeated_delivery_finds_its_release_tag_and_succeeds(
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+) -> None:
+    """Tags are immutable in the deployed repository: the second PutImage of the release tag
+    is refused, and the step, finding the tag on its own digest, succeeds without a change."""
+    from tap_cicd.deploy import handler
+
+    low = [{"name": "CVE-2024-4444", "severity": "LOW", "uri": "https://example.com"}]
+    image, event = run_job(aws, outputs, low)
+    handler.handler(event, LambdaContext(outputs["deployFunctionName"]))
+
+    (first, once), (second, again) = job_results.calls
+    assert (first, second) == ("success", "success"), job_results.calls
+    assert once["outputVariables"]["releaseTag"] == release_tag(image)
+    assert again["outputVariables"]["releaseTag"] == release_tag(image)
+    assert again["outputVariables"]["notification"] == "skipped"
+    assert image_tags(aws, outputs, image.digest) == sorted([image.tag, release_tag(image)])
+    assert json.loads(release_value(aws, function_env))["releaseTag"] == release_tag(image)
+
+
+@pytest.mark.emulator_only(EMULATOR_ONLY)
+def test_a_release_before_its_scan_waits_for_the_scan_on_push(
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+) -> None:
+    """No scan yet: the deployed repository scans on push, so ECR says one is coming and the
+    step continues (the emulator reports the repository's scan on push, as AWS does)."""
+    from tap_cicd.deploy import handler
+
+    before = release_value(aws, function_env)
+    image = push_image(aws, outputs, scan=False)
+    key = put_build_output(aws, outputs, image)
+    event = job_event(aws, outputs, image, key, str(uuid.uuid4()))
+    handler.handler(event, LambdaContext(outputs["deployFunctionName"]))
+
+    (kind, result), *more = job_results.calls
+    assert (kind, more) == ("success", []), job_results.calls
+    token = json.loads(result["continuationToken"])
+    assert (token["v"], token["d"], token["n"]) == (1, image.digest, 1)
+    assert release_value(aws, function_env) == before
+    assert image_tags(aws, outputs, image.digest) == [image.tag]

@@ -1,4 +1,4 @@
-"""The emulator process: moto's server with the condition patch, tested in-process."""
+"""The emulator process: moto's server with its patches, tested in-process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import moto.server
 import pytest
+from moto.ecr.models import ECRBackend
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 
 from tap_cicd.local import server
@@ -28,9 +29,14 @@ DENY_ALL = {key: value for key, value in TLS_ONLY.items() if key != "Condition"}
 
 @pytest.fixture
 def restore_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo the patch after the test (it replaces a method on moto's class)."""
+    """Undo the patches after the test (they replace methods on moto's classes)."""
     monkeypatch.setattr(
         IAMPolicyStatement, "is_action_permitted", IAMPolicyStatement.is_action_permitted
+    )
+    monkeypatch.setattr(
+        ECRBackend,
+        "batch_get_repository_scanning_configuration",
+        ECRBackend.batch_get_repository_scanning_configuration,
     )
 
 
@@ -75,12 +81,17 @@ def test_patched_tls_only_bucket_policy_lets_the_owner_through() -> None:
 
 
 def record_serve(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], bool]]:
-    """Replace moto's server with a recorder of its argv and of whether the patch was in."""
+    """Replace moto's server with a recorder of its argv and of whether the patches were in."""
     unpatched = IAMPolicyStatement.is_action_permitted
+    unpatched_scanning = ECRBackend.batch_get_repository_scanning_configuration
     served: list[tuple[list[str], bool]] = []
 
     def serve(argv: list[str]) -> None:
-        served.append((argv, IAMPolicyStatement.is_action_permitted is not unpatched))
+        patched = (
+            IAMPolicyStatement.is_action_permitted is not unpatched
+            and ECRBackend.batch_get_repository_scanning_configuration is not unpatched_scanning
+        )
+        served.append((argv, patched))
 
     monkeypatch.setattr(moto.server, "main", serve)
     return served
@@ -94,6 +105,7 @@ def test_main_patches_moto_then_serves_with_the_arguments(
     server.main(["-H", "127.0.0.1", "-p", "4566"])
     assert served == [(["-H", "127.0.0.1", "-p", "4566"], True)]
     assert judge(TLS_ONLY) == PermissionResult.NEUTRAL
+    assert scanning(registry(scan_on_push=True), "scanned")[0]["scanOnPush"] is True
 
 
 @pytest.mark.usefixtures("restore_moto")
@@ -105,3 +117,83 @@ def test_running_the_module_serves_with_the_command_line(monkeypatch: pytest.Mon
     monkeypatch.delitem(sys.modules, "tap_cicd.local.server")
     runpy.run_module("tap_cicd.local.server", run_name="__main__")
     assert served == [(["-H", "127.0.0.1", "-p", "0"], True)]
+
+
+# --- the scanning configuration patch ----------------------------------------------------------
+
+
+def registry(*, scan_on_push: bool) -> ECRBackend:
+    """A fresh ECR backend with one repository, ``scanned``, scanning on push or not, and no
+    registry scanning rules (as the stack leaves the registry)."""
+    backend = ECRBackend(region_name="eu-west-1", account_id="123456789012")
+    backend.create_repository(
+        repository_name="scanned",
+        registry_id=None,
+        encryption_config={},
+        image_scan_config={"scanOnPush": scan_on_push},
+        image_tag_mutability="IMMUTABLE",
+        tags=[],
+    )
+    return backend
+
+
+def scanning(backend: ECRBackend, *names: str) -> list[dict[str, Any]]:
+    configurations, _ = backend.batch_get_repository_scanning_configuration(list(names))
+    return configurations
+
+
+@pytest.mark.usefixtures("restore_moto")
+def test_unpatched_moto_ignores_the_repositorys_scan_on_push() -> None:
+    # Why the patch exists: if moto learns to report it, this fails and the patch can go.
+    [configuration] = scanning(registry(scan_on_push=True), "scanned")
+    assert (configuration["scanOnPush"], configuration["scanFrequency"]) == (False, "MANUAL")
+
+
+@pytest.mark.usefixtures("restore_moto")
+def test_patched_scanning_configuration_reports_the_repositorys_scan_on_push() -> None:
+    server.patch_moto_scanning_configuration()
+    backend = registry(scan_on_push=True)
+    [configuration] = scanning(backend, "scanned")
+    assert configuration["repositoryName"] == "scanned"
+    assert configuration["scanOnPush"] is True
+    assert configuration["scanFrequency"] == "MANUAL"  # moto's: only the flag is corrected
+    # A copy: moto's own record is unchanged.
+    assert backend.repositories["scanned"].scanning_config["scanOnPush"] is False
+
+
+@pytest.mark.usefixtures("restore_moto")
+def test_patched_repository_without_scan_on_push_still_says_so() -> None:
+    server.patch_moto_scanning_configuration()
+    [configuration] = scanning(registry(scan_on_push=False), "scanned")
+    assert (configuration["scanOnPush"], configuration["scanFrequency"]) == (False, "MANUAL")
+
+
+@pytest.mark.usefixtures("restore_moto")
+def test_patched_missing_repository_is_still_a_failure() -> None:
+    server.patch_moto_scanning_configuration()
+    configurations, failing = registry(
+        scan_on_push=True
+    ).batch_get_repository_scanning_configuration(["scanned", "absent"])
+    assert [c["repositoryName"] for c in configurations] == ["scanned"]
+    assert failing == ["absent"]
+
+
+@pytest.mark.usefixtures("restore_moto")
+def test_patched_scanning_configuration_through_the_api() -> None:
+    """What the deploy step sees: the API's answer, through moto's server code."""
+    import boto3
+    from moto import mock_aws
+
+    server.patch_moto_scanning_configuration()
+    with mock_aws():
+        ecr = boto3.client("ecr", region_name="eu-west-1")
+        ecr.create_repository(
+            repositoryName="scanned", imageScanningConfiguration={"scanOnPush": True}
+        )
+        ecr.create_repository(repositoryName="manual")
+        answer = ecr.batch_get_repository_scanning_configuration(
+            repositoryNames=["scanned", "manual", "absent"]
+        )
+    by_name = {c["repositoryName"]: c["scanOnPush"] for c in answer["scanningConfigurations"]}
+    assert by_name == {"scanned": True, "manual": False}
+    assert [f["repositoryName"] for f in answer["failures"]] == ["absent"]

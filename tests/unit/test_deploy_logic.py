@@ -17,6 +17,7 @@ ENV = {
     "TAP_REPOSITORY_NAME": "pipeline-images-dev",
 }
 URI = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/pipeline-images-dev@{DIGEST}"
+TAG = "release-abababababab"
 
 
 def failure(call: Any, *args: Any) -> JobFailure:
@@ -163,25 +164,86 @@ def test_blocked_message_counts_and_names_the_worst() -> None:
 # --- scan state and continuation ---------------------------------------------------------------
 
 
+NOW = 1_767_225_600
+WAIT = 900
+
+
+def token(**fields: Any) -> str:
+    return json.dumps({"v": 1, "d": DIGEST, "s": NOW, "n": 1, **fields})
+
+
 def test_waiting_token_round_trips_and_stays_short() -> None:
-    fresh = Waiting.from_token(None, DIGEST, 1000)
-    assert fresh == Waiting(DIGEST, 1000, 1)
-    again = Waiting.from_token(fresh.token(), DIGEST, 1300)
-    assert again == Waiting(DIGEST, 1000, 2)
+    fresh = Waiting.from_token(None, DIGEST, NOW, WAIT)
+    assert fresh == Waiting(DIGEST, NOW, 1)
+    again = Waiting.from_token(fresh.token(), DIGEST, NOW + 300, WAIT)
+    assert again == Waiting(DIGEST, NOW, 2)
     assert len(Waiting(DIGEST, 10**12, 10**6).token()) <= logic.MAX_CONTINUATION
 
 
 @pytest.mark.parametrize(
-    ("token", "failure_type"),
+    ("since", "polls"),
     [
-        ("not json", "JobFailed"),
-        ('{"d": "x"}', "JobFailed"),
-        ('{"d": "x", "s": null, "n": 1}', "JobFailed"),
-        (json.dumps({"v": 1, "d": "sha256:" + "0" * 64, "s": 1, "n": 1}), "RevisionOutOfSync"),
+        (NOW + logic.MAX_CLOCK_SKEW, 1),  # another host's clock, a little ahead
+        (NOW - WAIT - logic.MAX_CLOCK_SKEW, 1),  # the last poll after the wait
+        (NOW, 0),
+        (NOW, logic.MAX_POLLS),
     ],
 )
-def test_unusable_tokens_fail(token: str, failure_type: str) -> None:
-    assert failure(Waiting.from_token, token, DIGEST, 5).failure_type == failure_type
+def test_tokens_at_the_edges_are_accepted(since: int, polls: int) -> None:
+    waiting = Waiting.from_token(token(s=since, n=polls), DIGEST, NOW, WAIT)
+    assert waiting == Waiting(DIGEST, since, polls + 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[" * 2000, "not JSON"),
+        ("x" * (logic.MAX_CONTINUATION + 1), "longer than 2048 characters"),
+        ("[1]", "not a JSON object"),
+        ('{"d": "x"}', "version is not 1"),
+        (token(v=2), "version is not 1"),
+        (token(v=True), "version is not 1"),
+        (token(v="1"), "version is not 1"),
+        (token(d=None), "no image digest"),
+        (token(s=None), "its start time is not whole epoch seconds"),
+        (token(s=float(NOW)), "its start time is not whole epoch seconds"),
+        (token(s=True), "its start time is not whole epoch seconds"),
+        (token(s=str(NOW)), "its start time is not whole epoch seconds"),
+        (token(s=NOW + logic.MAX_CLOCK_SKEW + 1), "its start time lies more than 300 s in the"),
+        (token(s=10**400), "its start time lies more than 300 s in the future"),
+        (token(s=NOW - WAIT - logic.MAX_CLOCK_SKEW - 1), "it started more than 1200 s ago"),
+        (token(s=-(10**30)), "past the 900 s scan wait"),
+        (token(n=-1), "its poll count is not a whole number from 0 to 10000"),
+        (token(n=logic.MAX_POLLS + 1), "its poll count is not a whole number"),
+        (token(n=None), "its poll count is not a whole number"),
+        (token(n=True), "its poll count is not a whole number"),
+        (token(n=2.5), "its poll count is not a whole number"),
+    ],
+)
+def test_tokens_we_did_not_write_fail_the_job(raw: str, reason: str) -> None:
+    error = failure(Waiting.from_token, raw, DIGEST, NOW, WAIT)
+    assert error.failure_type == "JobFailed"
+    assert error.message.startswith("the continuation token is unusable: ")
+    assert reason in error.message
+
+
+@pytest.mark.parametrize("special", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_non_finite_start_times_fail_the_job_not_the_handler(special: str) -> None:
+    raw = f'{{"v": 1, "d": "{DIGEST}", "s": {special}, "n": 1}}'
+    error = failure(Waiting.from_token, raw, DIGEST, NOW, WAIT)
+    assert (error.failure_type, error.message) == (
+        "JobFailed",
+        "the continuation token is unusable: its start time is not whole epoch seconds",
+    )
+
+
+def test_a_token_for_another_image_is_out_of_sync() -> None:
+    error = failure(Waiting.from_token, token(d="sha256:" + "0" * 64), DIGEST, NOW, WAIT)
+    assert (error.failure_type, error.message) == (
+        "RevisionOutOfSync",
+        "the continuation token is for another image",
+    )
 
 
 def test_scan_outcome() -> None:
@@ -196,6 +258,66 @@ def test_scan_outcome() -> None:
     assert failed.message == f"the scan of {DIGEST} ended FAILED; cannot gate"
 
 
+REPOSITORY = "pipeline-images-dev"
+
+
+def configuration(**entry: Any) -> dict[str, Any]:
+    return {
+        "scanningConfigurations": [
+            {"repositoryName": REPOSITORY, "appliedScanFilters": [], **entry},
+            {"repositoryName": "other", "scanOnPush": True, "scanFrequency": "SCAN_ON_PUSH"},
+        ],
+        "failures": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (configuration(scanOnPush=False, scanFrequency="MANUAL"), False),
+        (configuration(scanFrequency="MANUAL"), False),
+        (configuration(scanOnPush=True, scanFrequency="MANUAL"), True),
+        (configuration(scanOnPush=False, scanFrequency="SCAN_ON_PUSH"), True),
+        (configuration(scanOnPush=False, scanFrequency="CONTINUOUS_SCAN"), True),
+        (
+            {
+                "scanningConfigurations": [],
+                "failures": [
+                    {"repositoryName": "other", "failureCode": "REPOSITORY_NOT_FOUND"},
+                    {"repositoryName": REPOSITORY, "failureCode": "REPOSITORY_NOT_FOUND"},
+                ],
+            },
+            False,
+        ),
+        ({"failures": ["?"], "scanningConfigurations": ["?"]}, True),
+        ({}, True),
+    ],
+    ids=["manual", "manual-no-flag", "on-push", "registry-on-push", "continuous", "failure",
+         "malformed", "silent"],
+)  # fmt: skip
+def test_scan_expected_reads_the_effective_configuration(
+    response: dict[str, Any], expected: bool
+) -> None:
+    assert logic.scan_expected(response, REPOSITORY) is expected
+
+
+def test_no_scan_message_says_what_to_enable() -> None:
+    assert logic.no_scan_message(DIGEST, REPOSITORY) == (
+        f"no scan exists for {DIGEST} and none is configured for repository "
+        "'pipeline-images-dev': enable scan on push or continuous scanning for it in the "
+        "registry's scanning configuration (ECR > Private registry > Scanning), or set "
+        "failOnSeverity=NONE to release without a scan gate"
+    )
+
+
+def test_release_tag_is_the_lifecycle_policys_prefix_and_12_hex() -> None:
+    from tap_cicd import documents
+
+    assert logic.release_tag("sha256:" + "0123456789abcdef" * 4) == "release-0123456789ab"
+    # One fact, two packages: the function ships without tap_cicd.documents.
+    assert documents.RELEASE_TAG_PREFIX == logic.RELEASE_TAG_PREFIX
+
+
 # --- the release ---------------------------------------------------------------------------------
 
 
@@ -208,6 +330,7 @@ def release(execution: str | None = "exec-1") -> Release:
         image_tag="0123456789ab-7",
         recorded_at="2026-01-01T00:00:00+00:00",
         job_id=JOB,
+        release_tag=TAG,
     )
 
 
@@ -229,7 +352,9 @@ def test_release_message_is_readable() -> None:
     message = current.message("/p/dev/release")
     assert message.splitlines()[0] == f"Released {URI}"
     assert "Commit: 0123456789abcdef" in message
-    bare = Release(current.image, None, None, None, None, current.recorded_at, JOB)
+    assert f"Release tag: {TAG}" in message.splitlines()
+    assert json.loads(current.text())["releaseTag"] == TAG
+    bare = Release(current.image, None, None, None, None, current.recorded_at, JOB, TAG)
     assert "Commit: unknown" in bare.message("/p")
     assert "Pipeline execution: unknown" in bare.message("/p")
 
@@ -239,16 +364,28 @@ def test_output_variables_are_strings() -> None:
     assert variables == {
         "imageDigest": DIGEST,
         "imageUri": URI,
+        "releaseTag": TAG,
         "releaseParameter": "/p/dev/release",
         "releaseVersion": "3",
         "notification": "sent",
     }
 
 
-def test_failure_messages_fit_the_api() -> None:
-    outcome = logic.Outcome.failed(JobFailure("JobFailed", "x" * 6000))
+def test_reported_messages_fit_the_api() -> None:
+    outcome = logic.Outcome.failed(JobFailure("JobFailed", "x" * 6000)).reportable(())
     assert len(outcome.message) == logic.MAX_FAILURE_MESSAGE
     assert outcome.message.endswith("...")
+    summary = logic.Outcome(message="y" * 6000).reportable(())
+    assert len(summary.message) == logic.MAX_SUMMARY
+
+
+def test_reported_messages_are_scrubbed_before_they_are_clipped() -> None:
+    secret = "SESSION-TOKEN-" + "z" * 40
+    # The secret straddles the limit: clipped first, its head would no longer match.
+    text = "x" * (logic.MAX_FAILURE_MESSAGE - 20) + secret + " tail"
+    outcome = logic.Outcome.failed(JobFailure("JobFailed", text)).reportable([secret])
+    assert "SESSION" not in outcome.message
+    assert outcome.message == "x" * (logic.MAX_FAILURE_MESSAGE - 20) + "*** tail"
 
 
 @pytest.mark.parametrize(
@@ -274,6 +411,58 @@ def test_scrub_and_secrets_of() -> None:
     assert events.secrets_of(short) == ()
     assert events.secrets_of([]) == ()
     assert events.secrets_of({"CodePipeline.job": {"data": []}}) == ()
+
+
+HOSTILE = "HOSTILE-SESSION\nTOKEN-'q\"\\-é"
+"""A session token with a newline, both quotes, a backslash and a non-ASCII letter."""
+
+
+@pytest.mark.parametrize(
+    "rendering",
+    [
+        HOSTILE,
+        repr(HOSTILE),
+        repr(HOSTILE.encode()),
+        repr(HOSTILE.encode("latin-1")),  # how http.client quotes a bad header value
+        json.dumps(HOSTILE),
+        json.dumps(HOSTILE, ensure_ascii=False),
+        json.dumps(repr(HOSTILE.encode("latin-1"))),  # that error inside a JSON body
+        repr(json.dumps(HOSTILE)),
+        repr(repr(HOSTILE)),
+    ],
+)
+def test_scrub_matches_every_rendering_of_a_secret(rendering: str) -> None:
+    text = f"ValueError: Invalid header value {rendering} in request"
+    scrubbed = logic.scrub(text, [HOSTILE])
+    assert scrubbed.startswith("ValueError: Invalid header value ")
+    assert scrubbed.endswith(" in request")
+    assert "HOSTILE" not in scrubbed
+    assert "TOKEN" not in scrubbed
+
+
+def test_renderings_come_longest_first_and_include_the_raw_secret() -> None:
+    forms = logic.renderings(HOSTILE)
+    assert HOSTILE in forms
+    assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)
+    # A secret latin-1 cannot encode still has its other renderings.
+    assert "€-TOKEN" in logic.renderings("€-TOKEN")
+    assert logic.scrub(repr("€-TOK\nEN".encode()), ["€-TOK\nEN"]) == "b'***'"
+
+
+def test_shown_quotes_at_most_max_shown_characters() -> None:
+    assert logic.shown("abc") == "'abc'"
+    long = logic.shown("j" * 1_000_000)
+    assert long == repr("j" * (logic.MAX_SHOWN - 3) + "...")
+    assert logic.shown("a\nb") == "'a\\nb'"  # one line in a log
+
+
+def test_contradicting_parameters_are_quoted_short() -> None:
+    config = DeployConfig.from_env(ENV)
+    error = failure(logic.check_parameters, config, {"failOnSeverity": "L" * 1_000_000})
+    assert error.message == (
+        f"UserParameters failOnSeverity {logic.shown('L' * 1_000_000)} contradicts 'HIGH'"
+    )
+    assert len(error.message) < 300
 
 
 def test_budget() -> None:

@@ -1,7 +1,10 @@
 """Entry point of the deploy function: parse the job, run the steps, always answer CodePipeline.
 
 Every path with a job id ends in one job result (R1); nothing escapes ``handler`` (R2). The
-incoming event is never logged: it carries temporary artifact credentials (baseline L7).
+incoming event is never logged: it carries temporary artifact credentials (baseline L7). Every
+reported message and every line this module logs is scrubbed of those credentials, in every
+rendering (raw, ``repr``- or JSON-escaped), and quotes at most ``MAX_SHOWN`` characters of
+any one value from the event.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import replace
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
@@ -19,9 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tap_cicd.deploy import aws
 from tap_cicd.deploy.events import Job, job_id_of, parse_job, secrets_of
 from tap_cicd.deploy.logic import (
+    CONFIGURATION_ERROR,
     JOB_FAILED,
     JOB_STATE_CODES,
-    MAX_SUMMARY,
+    MAX_ERROR_TEXT,
     SYSTEM_UNAVAILABLE,
     Budget,
     DeployConfig,
@@ -37,9 +41,13 @@ from tap_cicd.deploy.logic import (
     failure_type_of,
     gate,
     image_of_detail,
+    no_scan_message,
     output_variables,
+    release_tag,
+    scan_expected,
     scan_outcome,
     scrub,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -47,8 +55,26 @@ if TYPE_CHECKING:
     from mypy_boto3_codepipeline.literals import FailureTypeType
     from mypy_boto3_codepipeline.type_defs import ExecutionDetailsTypeDef
 
+_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("secrets", default=())
+"""The credentials of the job under way, for the log filter and the messages."""
+
+
+class _Scrubbed(logging.Filter):
+    """Scrubs every record of this module's logger of the job's credentials (in the rendered
+    message: a value may be escaped there but not in the arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage(), _SECRETS.get())
+        record.args = None
+        return True
+
+
 LOG = logging.getLogger(__name__)
 LOG.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+LOG.addFilter(_Scrubbed())
+# botocore's DEBUG records print every request's headers, the job's session token among them
+# (and the role's): whatever LOG_LEVEL or the runtime's log level says, they stay off.
+logging.getLogger("botocore").setLevel(max(logging.getLogger("botocore").level, logging.INFO))
 
 RESERVE_MS = (aws.MAX_CALLS_PER_STEP + 1) * aws.WORST_CALL_MS
 """Kept back from the Lambda timeout: the step under way may make its most calls, each at
@@ -75,25 +101,40 @@ def now() -> float:
 
 def handler(event: Any, context: Any) -> None:
     """Run one job and report its result; never raise (a raise makes Lambda retry)."""
-    job_id = job_id_of(event)
-    if job_id is None:
-        LOG.error("event without a CodePipeline job id; nothing to report")
-        return
+    secrets = secrets_of(event)
+    scope = _SECRETS.set(secrets)
     try:
-        outcome = run(event, job_id, context)
+        job_id = job_id_of(event)
+        if job_id is None:
+            LOG.error("event without a CodePipeline job id; nothing to report")
+            return
+        # Our messages never quote the credentials; an AWS or library error might (L7).
+        report(job_id, _outcome(event, job_id, context).reportable(secrets))
+    finally:
+        _SECRETS.reset(scope)
+
+
+def _outcome(event: dict[str, Any], job_id: str, context: Any) -> Outcome:
+    """The job's outcome: what ``run`` returns, or the failure it raised."""
+    try:
+        return run(event, job_id, context)
     except JobFailure as failure:
-        outcome = Outcome.failed(failure)
+        return Outcome.failed(failure)
     except ClientError as error:
         code = aws.error_code(error)
         operation = getattr(error, "operation_name", "an AWS call")
-        outcome = Outcome.failed(JobFailure(failure_type_of(code), f"{operation} failed: {code}"))
+        return Outcome.failed(JobFailure(failure_type_of(code), f"{operation} failed: {code}"))
     except BotoCoreError as error:
-        outcome = Outcome.failed(JobFailure(SYSTEM_UNAVAILABLE, f"AWS unreachable: {error}"))
+        return Outcome.failed(aws.failure_of(error, _text_of(error)))
     except Exception as error:  # noqa: BLE001 - every failure must reach CodePipeline (R2)
-        message = f"unexpected {type(error).__name__}: {error}"
-        outcome = Outcome.failed(JobFailure(JOB_FAILED, message))
-    # Our messages never quote the credentials; an AWS or library error might (L7).
-    report(job_id, replace(outcome, message=scrub(outcome.message, secrets_of(event))))
+        message = f"unexpected {type(error).__name__}: {_text_of(error)}"
+        return Outcome.failed(JobFailure(JOB_FAILED, message))
+
+
+def _text_of(error: Exception) -> str:
+    """An error's text for a message: scrubbed first (so a clipped secret cannot survive),
+    then clipped (it may echo a whole request value)."""
+    return clip(scrub(str(error), _SECRETS.get()), MAX_ERROR_TEXT)
 
 
 def _remaining(context: Any) -> int:
@@ -121,16 +162,29 @@ def run(event: dict[str, Any], job_id: str, context: Any) -> Outcome:
                 continuation=waiting.token(),
                 message=f"waiting for the scan of {image.digest} (poll {waiting.polls})",
             )
+    # Tagged before it is recorded: the lifecycle policy keeps release-* images, so a recorded
+    # release is never one the lifecycle may expire. A failure here records nothing.
+    budget.check("tagging the release")
+    tag = release_tag(image.digest)
+    aws.tag_image(services().ecr, config.repository_name, image.digest, tag)
     budget.check("recording the release")
-    return _record_and_notify(job, config, image)
+    return _record_and_notify(job, config, image, tag)
 
 
 def _gate(job: Job, config: DeployConfig, image: Image) -> Waiting | None:
     """``None`` when the findings let the release through, the state to continue with while
     the scan runs; a failure when findings block or the scan cannot finish."""
     moment = int(now())
-    waiting = Waiting.from_token(job.continuation_token, image.digest, moment)
-    status, findings = aws.scan_findings(services().ecr, config.repository_name, image.digest)
+    waiting = Waiting.from_token(
+        job.continuation_token, image.digest, moment, config.scan_wait_seconds
+    )
+    ecr = services().ecr
+    status, findings = aws.scan_findings(ecr, config.repository_name, image.digest)
+    if status is None and not scan_expected(
+        aws.scanning_configuration(ecr, config.repository_name), config.repository_name
+    ):
+        # Waiting would only end in the timeout: say now what to enable.
+        raise JobFailure(CONFIGURATION_ERROR, no_scan_message(image.digest, config.repository_name))
     if not scan_outcome(status, waiting, moment, config.scan_wait_seconds):
         LOG.info("scan of %s not finished (%s); continuing", image.digest, status or "not started")
         return waiting
@@ -146,7 +200,7 @@ def _gate(job: Job, config: DeployConfig, image: Image) -> Waiting | None:
     return None
 
 
-def _record_and_notify(job: Job, config: DeployConfig, image: Image) -> Outcome:
+def _record_and_notify(job: Job, config: DeployConfig, image: Image, tag: str) -> Outcome:
     """Step 5 (record) then step 6 (notify).
 
     The parameter is the release's source of truth; the message only announces it. So a
@@ -164,6 +218,7 @@ def _record_and_notify(job: Job, config: DeployConfig, image: Image) -> Outcome:
         image_tag=params.get("imageTag"),
         recorded_at=datetime.fromtimestamp(now(), UTC).isoformat(timespec="seconds"),
         job_id=job.id,
+        release_tag=tag,
     )
     ssm = services().ssm
     stored, version = aws.read_parameter(ssm, config.parameter_name)
@@ -174,10 +229,11 @@ def _record_and_notify(job: Job, config: DeployConfig, image: Image) -> Outcome:
         version = aws.write_parameter(ssm, config.parameter_name, release.text())
         notification = _notify(config, release)
     summary = (
-        f"Released {image.uri} ({config.parameter_name} v{version}); notification {notification}"
+        f"Released {image.uri} as {tag} ({config.parameter_name} v{version}); "
+        f"notification {notification}"
     )
     return Outcome(
-        message=clip(summary, MAX_SUMMARY),
+        message=summary,
         variables=output_variables(release, config.parameter_name, version, notification),
     )
 
@@ -204,7 +260,9 @@ def report(job_id: str, outcome: Outcome) -> None:
         if outcome.failure_type is None:
             _succeed(client, job_id, outcome)
         else:
-            LOG.warning("job %s failed (%s): %s", job_id, outcome.failure_type, outcome.message)
+            LOG.warning(
+                "job %s failed (%s): %s", shown(job_id), outcome.failure_type, outcome.message
+            )
             client.put_job_failure_result(
                 jobId=job_id,
                 failureDetails={
@@ -215,15 +273,15 @@ def report(job_id: str, outcome: Outcome) -> None:
     except ClientError as error:
         code = aws.error_code(error)
         if code in JOB_STATE_CODES:
-            LOG.info("job %s is already finished (%s); nothing to report", job_id, code)
+            LOG.info("job %s is already finished (%s); nothing to report", shown(job_id), code)
         elif outcome.failure_type is None:
             # Success could not be reported: report failure so the action does not hang (R1).
             failure = JobFailure(SYSTEM_UNAVAILABLE, f"reporting success failed: {code}")
             report(job_id, Outcome.failed(failure))
         else:
-            LOG.error("could not report the failure of job %s: %s", job_id, code)
+            LOG.error("could not report the failure of job %s: %s", shown(job_id), code)
     except Exception as error:  # noqa: BLE001 - nothing left to report to; the action times out
-        LOG.error("could not report job %s: %s", job_id, type(error).__name__)
+        LOG.error("could not report job %s: %s", shown(job_id), type(error).__name__)
 
 
 def _succeed(client: CodePipelineClient, job_id: str, outcome: Outcome) -> None:
@@ -232,10 +290,10 @@ def _succeed(client: CodePipelineClient, job_id: str, outcome: Outcome) -> None:
         client.put_job_success_result(
             jobId=job_id, continuationToken=outcome.continuation, executionDetails=details
         )
-        LOG.info("job %s continues: %s", job_id, outcome.message)
+        LOG.info("job %s continues: %s", shown(job_id), outcome.message)
         return
     details["percentComplete"] = 100
     client.put_job_success_result(
         jobId=job_id, outputVariables=outcome.variables, executionDetails=details
     )
-    LOG.info("job %s succeeded: %s", job_id, outcome.message)
+    LOG.info("job %s succeeded: %s", shown(job_id), outcome.message)

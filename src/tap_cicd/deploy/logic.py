@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 SEVERITY_RANK: dict[str, int] = {
@@ -34,6 +35,14 @@ MAX_SUBJECT = 100
 """SNS ``Subject`` limit."""
 WORST_IDS = 5
 """How many blocking finding ids a failure message names."""
+MAX_SHOWN = 200
+"""How much of one value from the event or the artifact (a job id, a parameter) a message or a
+log line quotes: a hostile or broken event must not fill the log or crowd out the reason."""
+MAX_ERROR_TEXT = 1000
+"""How much of an exception's text a failure message quotes (it may echo request values)."""
+RELEASE_TAG_PREFIX = "release-"
+"""Released digests are tagged ``release-<12 hex>``; the repository's lifecycle policy keeps
+images with this prefix (``tap_cicd.documents.RELEASE_TAG_PREFIX``, the same value)."""
 
 # Failure types of PutJobFailureResult.
 JOB_FAILED = "JobFailed"
@@ -89,10 +98,46 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def shown(value: str) -> str:
+    """``value`` quoted for a message or a log line, at most ``MAX_SHOWN`` characters of it."""
+    return repr(clip(value, MAX_SHOWN))
+
+
+def _escapes(text: str) -> set[str]:
+    """``text`` as the usual renderings quote it: ``repr`` of the string and of its bytes
+    (``http.client`` quotes a bad header value as ``b'...'``, encoded latin-1), and JSON."""
+    forms = {
+        repr(text)[1:-1],
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+    }
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            forms.add(repr(text.encode(encoding))[2:-1])
+        except UnicodeEncodeError:
+            continue
+    return forms
+
+
+@lru_cache(maxsize=32)
+def renderings(secret: str) -> tuple[str, ...]:
+    """Every form in which ``secret`` may reach a message, longest first: raw, escaped once
+    (a ``repr`` in an error) and escaped twice (that error inside a JSON body or a ``repr``).
+
+    A secret with a newline or a quote only shows escaped; matching the raw text alone would
+    let it through.
+    """
+    once = _escapes(secret)
+    twice = {form for escaped in once for form in _escapes(escaped)}
+    return tuple(sorted({secret} | once | twice, key=lambda form: (-len(form), form)))
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced (defence in depth: no message should carry one)."""
+    """``text`` with every rendering of every secret replaced (defence in depth: no message
+    should carry one). Scrub before clipping: a clipped secret no longer matches."""
     for secret in secrets:
-        text = text.replace(secret, "***")
+        for form in renderings(secret):
+            text = text.replace(form, "***")
     return text
 
 
@@ -199,13 +244,14 @@ def check_image(image: Image, config: DeployConfig, params: Mapping[str, str]) -
     if image.repository_name != config.repository_name:
         raise JobFailure(
             CONFIGURATION_ERROR,
-            f"image repository {image.repository_name!r} is not {config.repository_name!r}",
+            f"image repository {shown(image.repository_name)} is not "
+            f"{shown(config.repository_name)}",
         )
     declared = params.get("imageDigest")
     if declared is not None and declared != image.digest:
         raise JobFailure(
             REVISION_OUT_OF_SYNC,
-            f"imageDetail.json digest {image.digest} differs from IMAGE_DIGEST {declared}",
+            f"imageDetail.json digest {image.digest} differs from IMAGE_DIGEST {shown(declared)}",
         )
 
 
@@ -218,7 +264,8 @@ def check_parameters(config: DeployConfig, params: Mapping[str, str]) -> None:
         given = params.get(key)
         if given is not None and given != expected:
             raise JobFailure(
-                CONFIGURATION_ERROR, f"UserParameters {key} {given!r} contradicts {expected!r}"
+                CONFIGURATION_ERROR,
+                f"UserParameters {key} {shown(given)} contradicts {shown(expected)}",
             )
 
 
@@ -299,6 +346,34 @@ SCAN_PENDING = frozenset({"IN_PROGRESS", "PENDING"})
 """Ask again later. A missing scan (``ScanNotFoundException``) counts as pending too."""
 
 
+MAX_CLOCK_SKEW = 300
+"""Seconds a continuation token's start may lie ahead of this invocation's clock: successive
+invocations may run on hosts whose clocks differ a little. More is not a token of ours."""
+MAX_POLLS = 10_000
+"""A token's poll count above this is not ours: even one poll every 10 s through the longest
+configurable wait (``TAP_SCAN_WAIT_SECONDS`` 86400) stays below it."""
+TOKEN_VERSION = 1
+
+
+def _token_fields(token: str) -> dict[str, Any]:
+    if len(token) > MAX_CONTINUATION:
+        raise _bad_token(f"longer than {MAX_CONTINUATION} characters")
+    try:
+        state = json.loads(token)
+    except (ValueError, RecursionError) as error:
+        raise _bad_token("not JSON") from error
+    if not isinstance(state, dict):
+        raise _bad_token("not a JSON object")
+    version = state.get("v")
+    if type(version) is not int or version != TOKEN_VERSION:
+        raise _bad_token(f"version is not {TOKEN_VERSION}")
+    return state
+
+
+def _bad_token(reason: str) -> JobFailure:
+    return JobFailure(JOB_FAILED, f"the continuation token is unusable: {reason}")
+
+
 @dataclass(frozen=True)
 class Waiting:
     """The state carried in the continuation token while the scan runs."""
@@ -310,22 +385,38 @@ class Waiting:
 
     def token(self) -> str:
         """Compact JSON, far below the 2048-character limit (R3)."""
-        text = json.dumps({"v": 1, "d": self.digest, "s": self.since, "n": self.polls})
+        text = json.dumps({"v": TOKEN_VERSION, "d": self.digest, "s": self.since, "n": self.polls})
         return text[:MAX_CONTINUATION]
 
     @classmethod
-    def from_token(cls, token: str | None, digest: str, now: int) -> Waiting:
-        """The state of a re-invocation, or a fresh one; a token we cannot read fails the job."""
+    def from_token(cls, token: str | None, digest: str, now: int, max_wait: int) -> Waiting:
+        """The state of a re-invocation, or a fresh one; a token we did not write fails the job.
+
+        ``since`` must be whole seconds, not ahead of ``now`` by more than the clock skew (a
+        start in the future would wait for ever) and not older than ``max_wait`` plus the skew
+        (the wait would be over); ``n`` a small non-negative count.
+        """
         if token is None:
             return cls(digest, now)
-        try:
-            state = json.loads(token)
-            waiting = cls(str(state["d"]), int(state["s"]), int(state["n"]) + 1)
-        except (ValueError, TypeError, KeyError) as error:
-            raise JobFailure(JOB_FAILED, "the continuation token is unreadable") from error
-        if waiting.digest != digest:
+        state = _token_fields(token)
+        named = state.get("d")
+        if not isinstance(named, str):
+            raise _bad_token("no image digest")
+        if named != digest:
             raise JobFailure(REVISION_OUT_OF_SYNC, "the continuation token is for another image")
-        return waiting
+        since, polls = state.get("s"), state.get("n")
+        if type(since) is not int:
+            raise _bad_token("its start time is not whole epoch seconds")
+        if since > now + MAX_CLOCK_SKEW:
+            raise _bad_token(f"its start time lies more than {MAX_CLOCK_SKEW} s in the future")
+        if since < now - max_wait - MAX_CLOCK_SKEW:
+            raise _bad_token(
+                f"it started more than {max_wait + MAX_CLOCK_SKEW} s ago, "
+                f"past the {max_wait} s scan wait"
+            )
+        if type(polls) is not int or not 0 <= polls <= MAX_POLLS:
+            raise _bad_token(f"its poll count is not a whole number from 0 to {MAX_POLLS}")
+        return cls(digest, since, polls + 1)
 
 
 def scan_outcome(status: str | None, waiting: Waiting, now: int, wait_seconds: int) -> bool:
@@ -344,6 +435,36 @@ def scan_outcome(status: str | None, waiting: Waiting, now: int, wait_seconds: i
     raise JobFailure(JOB_FAILED, f"the scan of {waiting.digest} ended {status}; cannot gate")
 
 
+def scan_expected(response: Mapping[str, Any], repository: str) -> bool:
+    """Whether ECR will scan the repository's images by itself, from
+    ``BatchGetRepositoryScanningConfiguration``: not when the repository is among its
+    ``failures``, nor when its effective configuration neither scans on push nor continuously
+    (``scanOnPush`` false and ``scanFrequency`` ``MANUAL``). When ECR does not say, assume it
+    will: the wait is bounded anyway."""
+    for failure in response.get("failures") or []:
+        if isinstance(failure, Mapping) and failure.get("repositoryName") == repository:
+            return False
+    for entry in response.get("scanningConfigurations") or []:
+        if isinstance(entry, Mapping) and entry.get("repositoryName") == repository:
+            return bool(entry.get("scanOnPush")) or entry.get("scanFrequency") != "MANUAL"
+    return True
+
+
+def no_scan_message(digest: str, repository: str) -> str:
+    """Why the release fails at once when no scan exists and none is configured."""
+    return (
+        f"no scan exists for {digest} and none is configured for repository {shown(repository)}: "
+        "enable scan on push or continuous scanning for it in the registry's scanning "
+        "configuration (ECR > Private registry > Scanning), or set failOnSeverity=NONE to "
+        "release without a scan gate"
+    )
+
+
+def release_tag(digest: str) -> str:
+    """``release-<first 12 hex of the digest>``: the tag that keeps a released image."""
+    return RELEASE_TAG_PREFIX + digest.removeprefix("sha256:")[:12]
+
+
 # --- the release --------------------------------------------------------------------------------
 
 
@@ -358,6 +479,8 @@ class Release:
     image_tag: str | None
     recorded_at: str
     job_id: str
+    release_tag: str
+    """The tag the deploy step gave the digest (``release-<12 hex>``)."""
 
     def record(self) -> dict[str, Any]:
         """The parameter's JSON value."""
@@ -365,6 +488,7 @@ class Release:
             "imageDigest": self.image.digest,
             "imageUri": self.image.uri,
             "imageTag": self.image_tag,
+            "releaseTag": self.release_tag,
             "commit": self.commit,
             "sourceVersion": self.source_version,
             "pipelineExecutionId": self.execution_id,
@@ -398,6 +522,7 @@ class Release:
             f"Released {self.image.uri}",
             f"Commit: {self.commit or self.source_version or 'unknown'}",
             f"Image tag: {self.image_tag or 'unknown'}",
+            f"Release tag: {self.release_tag}",
             f"Pipeline execution: {self.execution_id or 'unknown'}",
             f"Recorded at: {self.recorded_at} in {parameter_name}",
         ]
@@ -415,8 +540,14 @@ class Outcome:
 
     @classmethod
     def failed(cls, failure: JobFailure) -> Outcome:
-        """A failure, its message under the API limit."""
-        return cls(failure.failure_type, clip(failure.message, MAX_FAILURE_MESSAGE))
+        """A failure."""
+        return cls(failure.failure_type, failure.message)
+
+    def reportable(self, secrets: Iterable[str]) -> Outcome:
+        """This outcome as it may be sent: its message scrubbed of ``secrets``, then clipped
+        to the API's limit (in this order: a clipped secret would no longer match)."""
+        limit = MAX_SUMMARY if self.failure_type is None else MAX_FAILURE_MESSAGE
+        return replace(self, message=clip(scrub(self.message, secrets), limit))
 
 
 def output_variables(
@@ -430,6 +561,7 @@ def output_variables(
     return {
         "imageDigest": release.image.digest,
         "imageUri": release.image.uri,
+        "releaseTag": release.release_tag,
         "releaseParameter": parameter_name,
         "releaseVersion": str(version),
         "notification": notification,

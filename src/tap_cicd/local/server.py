@@ -1,4 +1,4 @@
-"""The emulator process: moto's server, with one emulator-only patch."""
+"""The emulator process: moto's server, with emulator-only patches where it differs from AWS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from moto import server
+from moto.ecr.models import ECRBackend
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
 
@@ -36,9 +37,41 @@ def patch_moto_conditions() -> None:
     IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
 
 
+def patch_moto_scanning_configuration() -> None:
+    """moto's ``BatchGetRepositoryScanningConfiguration`` ignores a repository's scan on push.
+
+    It reports ``scanOnPush`` false (and ``scanFrequency`` ``MANUAL``) for every repository
+    no registry scanning rule matches, even one created with ``scanOnPush`` true; AWS reports
+    the repository's scan on push. The deploy step asks this API whether a scan is coming
+    before it waits for one, and the stack's repository scans on push: unpatched, the
+    emulator would fail every release that arrives before its scan ("no scan configured").
+    Here ``scanOnPush`` is true when the repository's own configuration says so; everything
+    else is moto's. Runs in the emulator process only.
+    """
+    original = ECRBackend.batch_get_repository_scanning_configuration
+
+    def batch_get_repository_scanning_configuration(
+        self: ECRBackend, names: list[str]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        configurations, failing = original(self, names)
+        reported = []
+        for configuration in configurations:
+            repository = self.repositories.get(configuration.get("repositoryName", ""))
+            own: Any = getattr(repository, "image_scanning_configuration", None) or {}
+            on_push = bool(configuration.get("scanOnPush") or own.get("scanOnPush"))
+            # A copy: moto keeps its own record of the registry rules' effect.
+            reported.append({**configuration, "scanOnPush": on_push})
+        return reported, failing
+
+    ECRBackend.batch_get_repository_scanning_configuration = (  # type: ignore[method-assign]
+        batch_get_repository_scanning_configuration
+    )
+
+
 def main(argv: list[str]) -> None:
     """Patch moto, then serve (``argv`` as for ``python -m moto.server``)."""
     patch_moto_conditions()
+    patch_moto_scanning_configuration()
     server.main(argv)
 
 
