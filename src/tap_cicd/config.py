@@ -15,6 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from tap_cicd.deploy.scanning import (
+    DEFAULT_SCAN_WAIT_SECONDS,
+    MAX_SCAN_WAIT_SECONDS,
+    THRESHOLDS,
+)
 from tap_cicd.errors import ConfigError
 from tap_cicd.naming import Naming
 
@@ -53,7 +58,8 @@ COMPUTE_TYPES = (
 )
 ARCHITECTURES: tuple[Architecture, ...] = ("x86_64", "arm64")
 SOURCES: tuple[SourceKind, ...] = ("s3", "github")
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE")
+# The deploy step's own values: what the stack accepts is exactly what the function accepts.
+SEVERITIES = THRESHOLDS
 # The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is refused on purpose).
 RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
@@ -117,7 +123,7 @@ class Settings:
     """Scan findings at or above this severity block a release; ``NONE`` disables the gate."""
     allowed_findings: tuple[str, ...] = ()
     """Finding ids (e.g. CVE ids) that never block a release."""
-    scan_wait_seconds: int = 900
+    scan_wait_seconds: int = DEFAULT_SCAN_WAIT_SECONDS
     """How long the deploy step waits for an image scan before it fails the release."""
     deploy_concurrency: int | None = None
     """Reserved concurrency of the deploy function; ``None`` (the default) reserves none."""
@@ -271,13 +277,9 @@ def _retention(value: str | None) -> int:
     return days
 
 
-MAX_SCAN_WAIT_SECONDS = 3600
-"""CodePipeline gives a Lambda invoke action one hour in all, continuations included."""
-
-
 def _scan_wait(value: str | None) -> int:
     if value is None:
-        return 900
+        return DEFAULT_SCAN_WAIT_SECONDS
     if not value.isdigit() or int(value) > MAX_SCAN_WAIT_SECONDS:
         raise ConfigError(
             "scanWaitSeconds", f"must be a whole number of seconds, 0-{MAX_SCAN_WAIT_SECONDS}"

@@ -129,7 +129,8 @@ INVALID = [
     ({"failOnSeverity": "high"}, "failOnSeverity", "CRITICAL, HIGH, MEDIUM, LOW, NONE"),
     ({"allowedFindings": "CVE 1"}, "allowedFindings", "not a finding id"),
     ({"allowedFindings": ",".join(["CVE-2024-12345"] * 200)}, "allowedFindings", "2048"),
-    ({"scanWaitSeconds": "3601"}, "scanWaitSeconds", "0-3600"),
+    # CodePipeline fails a Lambda invoke action after 24 hours (its quotas page).
+    ({"scanWaitSeconds": "86401"}, "scanWaitSeconds", "0-86400"),
     ({"scanWaitSeconds": "-5"}, "scanWaitSeconds", "whole number of seconds"),
     ({"deployConcurrency": "0"}, "deployConcurrency", "whole number 1-900"),
     ({"deployConcurrency": "901"}, "deployConcurrency", "keeps 100"),
@@ -160,6 +161,10 @@ def test_invalid_config_names_key_and_rule(raw: dict[str, str], key: str, messag
     assert "\n" not in str(caught.value)
     assert caught.value.code == "config_invalid"
     assert caught.value.exit_code == 2
+
+
+def test_scan_wait_accepts_what_the_deploy_step_accepts() -> None:
+    assert Settings.from_raw({"scanWaitSeconds": "86400"}).scan_wait_seconds == 86_400
 
 
 def test_tag_limit_boundary_is_accepted() -> None:

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from conftest import DIGEST, JOB, load_event
 
-from tap_cicd.deploy import events, logic
-from tap_cicd.deploy.logic import DeployConfig, Finding, Image, JobFailure, Release, Waiting
+from tap_cicd.deploy import events, failures, logic, releases, scanning
+from tap_cicd.deploy.failures import JobFailure
+from tap_cicd.deploy.logic import DeployConfig, Image
+from tap_cicd.deploy.releases import Release
+from tap_cicd.deploy.scanning import Finding, Waiting
 
 ENV = {
     "TAP_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:t",
@@ -103,16 +106,18 @@ def test_image_must_be_in_our_repository() -> None:
 
 
 def test_findings_basic_and_enhanced() -> None:
-    assert logic.finding_of({"name": "CVE-1", "severity": "high"}) == Finding("CVE-1", "HIGH")
+    assert scanning.finding_of({"name": "CVE-1", "severity": "high"}) == Finding("CVE-1", "HIGH")
     enhanced = {
         "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2"},
         "severity": "CRITICAL",
         "title": "CVE-2 - openssl",
     }
-    assert logic.finding_of(enhanced) == Finding("CVE-2", "CRITICAL")
-    assert logic.finding_of({"title": "GHSA-x", "severity": "UNTRIAGED"}).rank == 0
-    assert logic.finding_of({"findingArn": "arn:f"}) == Finding("arn:f", "UNDEFINED")
-    assert logic.finding_of({"packageVulnerabilityDetails": "?"}) == Finding("unnamed", "UNDEFINED")
+    assert scanning.finding_of(enhanced) == Finding("CVE-2", "CRITICAL")
+    assert scanning.finding_of({"title": "GHSA-x", "severity": "UNTRIAGED"}).rank == 0
+    assert scanning.finding_of({"findingArn": "arn:f"}) == Finding("arn:f", "UNDEFINED")
+    assert scanning.finding_of({"packageVulnerabilityDetails": "?"}) == Finding(
+        "unnamed", "UNDEFINED"
+    )
 
 
 FINDINGS = [
@@ -134,31 +139,31 @@ FINDINGS = [
     ],
 )
 def test_gate_blocks_at_or_above_the_threshold(threshold: str, blocking: list[str]) -> None:
-    verdict = logic.gate(FINDINGS, threshold, frozenset())
+    verdict = scanning.gate(FINDINGS, threshold, frozenset())
     assert [f.id for f in verdict.blocking] == blocking
     assert verdict.passed is (not blocking)
     assert verdict.total == len(FINDINGS)
 
 
 def test_allow_list_lets_findings_through() -> None:
-    verdict = logic.gate(FINDINGS, "HIGH", frozenset({"CVE-C", "CVE-H1", "CVE-H2"}))
+    verdict = scanning.gate(FINDINGS, "HIGH", frozenset({"CVE-C", "CVE-H1", "CVE-H2"}))
     assert verdict.passed
     assert {f.id for f in verdict.allowed} == {"CVE-C", "CVE-H1", "CVE-H2"}
 
 
 def test_blocked_message_counts_and_names_the_worst() -> None:
-    verdict = logic.gate(FINDINGS, "HIGH", frozenset())
-    assert logic.blocked_message(verdict, "HIGH") == (
+    verdict = scanning.gate(FINDINGS, "HIGH", frozenset())
+    assert scanning.blocked_message(verdict, "HIGH") == (
         "3 findings at or above HIGH block the release (CRITICAL 1, HIGH 2); worst: "
         "CVE-C (CRITICAL), CVE-H1 (HIGH), CVE-H2 (HIGH). "
         "Fix them or add their ids to allowedFindings."
     )
-    one = logic.gate([Finding("CVE-1", "HIGH")], "HIGH", frozenset())
-    assert logic.blocked_message(one, "HIGH").startswith("1 finding at or above HIGH")
-    many = logic.gate([Finding(f"CVE-{i:05}", "HIGH") for i in range(2000)], "HIGH", frozenset())
-    message = logic.blocked_message(many, "HIGH")
+    one = scanning.gate([Finding("CVE-1", "HIGH")], "HIGH", frozenset())
+    assert scanning.blocked_message(one, "HIGH").startswith("1 finding at or above HIGH")
+    many = scanning.gate([Finding(f"CVE-{i:05}", "HIGH") for i in range(2000)], "HIGH", frozenset())
+    message = scanning.blocked_message(many, "HIGH")
     assert "CVE-00004 (HIGH) and 1995 more." in message
-    assert len(message) <= logic.MAX_FAILURE_MESSAGE
+    assert len(message) <= failures.MAX_FAILURE_MESSAGE
 
 
 # --- scan state and continuation ---------------------------------------------------------------
@@ -177,16 +182,16 @@ def test_waiting_token_round_trips_and_stays_short() -> None:
     assert fresh == Waiting(DIGEST, NOW, 1)
     again = Waiting.from_token(fresh.token(), DIGEST, NOW + 300, WAIT)
     assert again == Waiting(DIGEST, NOW, 2)
-    assert len(Waiting(DIGEST, 10**12, 10**6).token()) <= logic.MAX_CONTINUATION
+    assert len(Waiting(DIGEST, 10**12, 10**6).token()) <= scanning.MAX_CONTINUATION
 
 
 @pytest.mark.parametrize(
     ("since", "polls"),
     [
-        (NOW + logic.MAX_CLOCK_SKEW, 1),  # another host's clock, a little ahead
-        (NOW - WAIT - logic.MAX_CLOCK_SKEW, 1),  # the last poll after the wait
+        (NOW + scanning.MAX_CLOCK_SKEW, 1),  # another host's clock, a little ahead
+        (NOW - WAIT - scanning.MAX_CLOCK_SKEW, 1),  # the last poll after the wait
         (NOW, 0),
-        (NOW, logic.MAX_POLLS),
+        (NOW, scanning.MAX_POLLS),
     ],
 )
 def test_tokens_at_the_edges_are_accepted(since: int, polls: int) -> None:
@@ -199,7 +204,7 @@ def test_tokens_at_the_edges_are_accepted(since: int, polls: int) -> None:
     [
         ("not json", "not JSON"),
         ("[" * 2000, "not JSON"),
-        ("x" * (logic.MAX_CONTINUATION + 1), "longer than 2048 characters"),
+        ("x" * (scanning.MAX_CONTINUATION + 1), "longer than 2048 characters"),
         ("[1]", "not a JSON object"),
         ('{"d": "x"}', "version is not 1"),
         (token(v=2), "version is not 1"),
@@ -210,12 +215,12 @@ def test_tokens_at_the_edges_are_accepted(since: int, polls: int) -> None:
         (token(s=float(NOW)), "its start time is not whole epoch seconds"),
         (token(s=True), "its start time is not whole epoch seconds"),
         (token(s=str(NOW)), "its start time is not whole epoch seconds"),
-        (token(s=NOW + logic.MAX_CLOCK_SKEW + 1), "its start time lies more than 300 s in the"),
+        (token(s=NOW + scanning.MAX_CLOCK_SKEW + 1), "its start time lies more than 300 s in the"),
         (token(s=10**400), "its start time lies more than 300 s in the future"),
-        (token(s=NOW - WAIT - logic.MAX_CLOCK_SKEW - 1), "it started more than 1200 s ago"),
+        (token(s=NOW - WAIT - scanning.MAX_CLOCK_SKEW - 1), "it started more than 1200 s ago"),
         (token(s=-(10**30)), "past the 900 s scan wait"),
         (token(n=-1), "its poll count is not a whole number from 0 to 10000"),
-        (token(n=logic.MAX_POLLS + 1), "its poll count is not a whole number"),
+        (token(n=scanning.MAX_POLLS + 1), "its poll count is not a whole number"),
         (token(n=None), "its poll count is not a whole number"),
         (token(n=True), "its poll count is not a whole number"),
         (token(n=2.5), "its poll count is not a whole number"),
@@ -248,13 +253,13 @@ def test_a_token_for_another_image_is_out_of_sync() -> None:
 
 def test_scan_outcome() -> None:
     waiting = Waiting(DIGEST, 1000, 3)
-    assert logic.scan_outcome("COMPLETE", waiting, 5000, 60) is True
-    assert logic.scan_outcome("ACTIVE", waiting, 5000, 60) is True
-    assert logic.scan_outcome("IN_PROGRESS", waiting, 1059, 60) is False
-    assert logic.scan_outcome(None, waiting, 1000, 60) is False
-    late = failure(logic.scan_outcome, "PENDING", waiting, 1060, 60)
+    assert scanning.scan_outcome("COMPLETE", waiting, 5000, 60) is True
+    assert scanning.scan_outcome("ACTIVE", waiting, 5000, 60) is True
+    assert scanning.scan_outcome("IN_PROGRESS", waiting, 1059, 60) is False
+    assert scanning.scan_outcome(None, waiting, 1000, 60) is False
+    late = failure(scanning.scan_outcome, "PENDING", waiting, 1060, 60)
     assert late.message == f"the scan of {DIGEST} did not finish within 60 s (3 polls)"
-    failed = failure(logic.scan_outcome, "FAILED", waiting, 1000, 60)
+    failed = failure(scanning.scan_outcome, "FAILED", waiting, 1000, 60)
     assert failed.message == f"the scan of {DIGEST} ended FAILED; cannot gate"
 
 
@@ -298,11 +303,11 @@ def configuration(**entry: Any) -> dict[str, Any]:
 def test_scan_expected_reads_the_effective_configuration(
     response: dict[str, Any], expected: bool
 ) -> None:
-    assert logic.scan_expected(response, REPOSITORY) is expected
+    assert scanning.scan_expected(response, REPOSITORY) is expected
 
 
 def test_no_scan_message_says_what_to_enable() -> None:
-    assert logic.no_scan_message(DIGEST, REPOSITORY) == (
+    assert scanning.no_scan_message(DIGEST, REPOSITORY) == (
         f"no scan exists for {DIGEST} and none is configured for repository "
         "'pipeline-images-dev': enable scan on push or continuous scanning for it in the "
         "registry's scanning configuration (ECR > Private registry > Scanning), or set "
@@ -313,9 +318,9 @@ def test_no_scan_message_says_what_to_enable() -> None:
 def test_release_tag_is_the_lifecycle_policys_prefix_and_12_hex() -> None:
     from tap_cicd import documents
 
-    assert logic.release_tag("sha256:" + "0123456789abcdef" * 4) == "release-0123456789ab"
+    assert releases.release_tag("sha256:" + "0123456789abcdef" * 4) == "release-0123456789ab"
     # One fact, two packages: the function ships without tap_cicd.documents.
-    assert documents.RELEASE_TAG_PREFIX == logic.RELEASE_TAG_PREFIX
+    assert documents.RELEASE_TAG_PREFIX == releases.RELEASE_TAG_PREFIX
 
 
 # --- the release ---------------------------------------------------------------------------------
@@ -348,7 +353,7 @@ def test_same_release_is_recognised() -> None:
 def test_release_message_is_readable() -> None:
     current = release()
     assert current.subject("/p/dev/release") == f"Release {DIGEST[7:19]} recorded in /p/dev/release"
-    assert len(current.subject("/" + "x" * 200)) == logic.MAX_SUBJECT
+    assert len(current.subject("/" + "x" * 200)) == releases.MAX_SUBJECT
     message = current.message("/p/dev/release")
     assert message.splitlines()[0] == f"Released {URI}"
     assert "Commit: 0123456789abcdef" in message
@@ -360,7 +365,7 @@ def test_release_message_is_readable() -> None:
 
 
 def test_output_variables_are_strings() -> None:
-    variables = logic.output_variables(release(), "/p/dev/release", 3, "sent")
+    variables = releases.output_variables(release(), "/p/dev/release", 3, "sent")
     assert variables == {
         "imageDigest": DIGEST,
         "imageUri": URI,
@@ -372,20 +377,20 @@ def test_output_variables_are_strings() -> None:
 
 
 def test_reported_messages_fit_the_api() -> None:
-    outcome = logic.Outcome.failed(JobFailure("JobFailed", "x" * 6000)).reportable(())
-    assert len(outcome.message) == logic.MAX_FAILURE_MESSAGE
+    outcome = releases.Outcome.failed(JobFailure("JobFailed", "x" * 6000)).reportable(())
+    assert len(outcome.message) == failures.MAX_FAILURE_MESSAGE
     assert outcome.message.endswith("...")
-    summary = logic.Outcome(message="y" * 6000).reportable(())
-    assert len(summary.message) == logic.MAX_SUMMARY
+    summary = releases.Outcome(message="y" * 6000).reportable(())
+    assert len(summary.message) == failures.MAX_SUMMARY
 
 
 def test_reported_messages_are_scrubbed_before_they_are_clipped() -> None:
     secret = "SESSION-TOKEN-" + "z" * 40
     # The secret straddles the limit: clipped first, its head would no longer match.
-    text = "x" * (logic.MAX_FAILURE_MESSAGE - 20) + secret + " tail"
-    outcome = logic.Outcome.failed(JobFailure("JobFailed", text)).reportable([secret])
+    text = "x" * (failures.MAX_FAILURE_MESSAGE - 20) + secret + " tail"
+    outcome = releases.Outcome.failed(JobFailure("JobFailed", text)).reportable([secret])
     assert "SESSION" not in outcome.message
-    assert outcome.message == "x" * (logic.MAX_FAILURE_MESSAGE - 20) + "*** tail"
+    assert outcome.message == "x" * (failures.MAX_FAILURE_MESSAGE - 20) + "*** tail"
 
 
 @pytest.mark.parametrize(
@@ -398,13 +403,13 @@ def test_reported_messages_are_scrubbed_before_they_are_clipped() -> None:
     ],
 )
 def test_failure_types(code: str, failure_type: str) -> None:
-    assert logic.failure_type_of(code) == failure_type
+    assert failures.failure_type_of(code) == failure_type
 
 
 def test_scrub_and_secrets_of() -> None:
     secrets = events.secrets_of(load_event("job_success"))
     assert len(secrets) == 3
-    assert logic.scrub("key ASIAEXAMPLEEXAMPLE00 token SESSION-TOKEN-DO-NOT-LOG", secrets) == (
+    assert failures.scrub("key ASIAEXAMPLEEXAMPLE00 token SESSION-TOKEN-DO-NOT-LOG", secrets) == (
         "key *** token ***"
     )
     short = {"CodePipeline.job": {"data": {"artifactCredentials": {"a": "abc", "b": 7}}}}
@@ -433,7 +438,7 @@ HOSTILE = "HOSTILE-SESSION\nTOKEN-'q\"\\-é"
 )
 def test_scrub_matches_every_rendering_of_a_secret(rendering: str) -> None:
     text = f"ValueError: Invalid header value {rendering} in request"
-    scrubbed = logic.scrub(text, [HOSTILE])
+    scrubbed = failures.scrub(text, [HOSTILE])
     assert scrubbed.startswith("ValueError: Invalid header value ")
     assert scrubbed.endswith(" in request")
     assert "HOSTILE" not in scrubbed
@@ -441,33 +446,33 @@ def test_scrub_matches_every_rendering_of_a_secret(rendering: str) -> None:
 
 
 def test_renderings_come_longest_first_and_include_the_raw_secret() -> None:
-    forms = logic.renderings(HOSTILE)
+    forms = failures.renderings(HOSTILE)
     assert HOSTILE in forms
     assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)
     # A secret latin-1 cannot encode still has its other renderings.
-    assert "€-TOKEN" in logic.renderings("€-TOKEN")
-    assert logic.scrub(repr("€-TOK\nEN".encode()), ["€-TOK\nEN"]) == "b'***'"
+    assert "€-TOKEN" in failures.renderings("€-TOKEN")
+    assert failures.scrub(repr("€-TOK\nEN".encode()), ["€-TOK\nEN"]) == "b'***'"
 
 
 def test_shown_quotes_at_most_max_shown_characters() -> None:
-    assert logic.shown("abc") == "'abc'"
-    long = logic.shown("j" * 1_000_000)
-    assert long == repr("j" * (logic.MAX_SHOWN - 3) + "...")
-    assert logic.shown("a\nb") == "'a\\nb'"  # one line in a log
+    assert failures.shown("abc") == "'abc'"
+    long = failures.shown("j" * 1_000_000)
+    assert long == repr("j" * (failures.MAX_SHOWN - 3) + "...")
+    assert failures.shown("a\nb") == "'a\\nb'"  # one line in a log
 
 
 def test_contradicting_parameters_are_quoted_short() -> None:
     config = DeployConfig.from_env(ENV)
     error = failure(logic.check_parameters, config, {"failOnSeverity": "L" * 1_000_000})
     assert error.message == (
-        f"UserParameters failOnSeverity {logic.shown('L' * 1_000_000)} contradicts 'HIGH'"
+        f"UserParameters failOnSeverity {failures.shown('L' * 1_000_000)} contradicts 'HIGH'"
     )
     assert len(error.message) < 300
 
 
 def test_budget() -> None:
-    logic.Budget(lambda: 5000, 5000).check("step")
-    error = failure(logic.Budget(lambda: 4999, 5000).check, "recording")
+    releases.Budget(lambda: 5000, 5000).check("step")
+    error = failure(releases.Budget(lambda: 4999, 5000).check, "recording")
     assert (
         error.message
         == "time budget exhausted before recording: 4999 ms left, 5000 ms kept to report"

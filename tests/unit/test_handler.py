@@ -28,7 +28,7 @@ from conftest import (
     load_event,
 )
 
-from tap_cicd.deploy import aws, handler, logic
+from tap_cicd.deploy import aws, failures, handler, releases, scanning
 
 TAG = f"release-{DIGEST[7:19]}"
 """The tag the step gives the fixtures' digest."""
@@ -857,7 +857,7 @@ def test_manifest_is_put_back_with_its_media_type(
 def test_no_scan_and_none_configured_fails_at_once(world: World) -> None:
     world.put_artifact()
     world.put_image()
-    failure_message(world, "ConfigurationError", logic.no_scan_message(DIGEST, REPOSITORY))
+    failure_message(world, "ConfigurationError", scanning.no_scan_message(DIGEST, REPOSITORY))
     run(load_event("job_success"))
     assert world.release()[0] == {"imageDigest": None}
     assert TAG not in image_tags(world)
@@ -912,19 +912,19 @@ def calls_per_step(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
     steps: list[tuple[str, int]] = []
     make_request = Endpoint.make_request
-    check = logic.Budget.check
+    check = releases.Budget.check
 
     def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
         if steps:
             steps[-1] = (steps[-1][0], steps[-1][1] + 1)
         return make_request(self, *args, **kwargs)
 
-    def checked(self: logic.Budget, step: str) -> None:
+    def checked(self: releases.Budget, step: str) -> None:
         check(self, step)
         steps.append((step, 0))
 
     monkeypatch.setattr(Endpoint, "make_request", counted)
-    monkeypatch.setattr(logic.Budget, "check", checked)
+    monkeypatch.setattr(releases.Budget, "check", checked)
     return steps
 
 
@@ -1065,7 +1065,7 @@ def test_a_huge_job_id_is_logged_short(world: World, caplog: pytest.LogCaptureFi
     lines = [r.getMessage() for r in caplog.get_records("call") if r.name == handler.LOG.name]
     assert lines
     assert max(len(line) for line in lines) < 1000
-    assert f"job {logic.shown(huge)} failed" in lines[-1]
+    assert f"job {failures.shown(huge)} failed" in lines[-1]
 
 
 def test_a_huge_error_text_is_reported_short(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1073,7 +1073,7 @@ def test_a_huge_error_text_is_reported_short(world: World, monkeypatch: pytest.M
     failure_message(
         world,
         "JobFailed",
-        "unexpected ValueError: " + "v" * (logic.MAX_ERROR_TEXT - 3) + "...",
+        "unexpected ValueError: " + "v" * (failures.MAX_ERROR_TEXT - 3) + "...",
     )
     run(load_event("job_success"))
 

@@ -19,7 +19,7 @@ from conftest import DIGEST, JOB, REGION, REPOSITORY, World, load_event
 
 from tap_cicd.deploy import aws, handler
 from tap_cicd.deploy.events import Location
-from tap_cicd.deploy.logic import JobFailure
+from tap_cicd.deploy.failures import JobFailure
 
 BOMB_BYTES = 4 << 20
 """What the bomb inflates to: 64 times the limit, yet its archive is about 4 KB."""

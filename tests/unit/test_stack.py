@@ -515,7 +515,10 @@ def test_deploy_function(program: Program) -> None:
         "tap_cicd/deploy/aws.py",
         "tap_cicd/deploy/events.py",
         "tap_cicd/deploy/handler.py",
+        "tap_cicd/deploy/failures.py",
         "tap_cicd/deploy/logic.py",
+        "tap_cicd/deploy/releases.py",
+        "tap_cicd/deploy/scanning.py",
     }
     assert function["environment"]["variables"] == {
         "LOG_LEVEL": "INFO",

@@ -18,17 +18,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import Session, get_session
 
 from tap_cicd.deploy.events import Credentials, Location
-from tap_cicd.deploy.logic import (
+from tap_cicd.deploy.failures import (
     CONFIGURATION_ERROR,
     JOB_FAILED,
     PERMISSION_CODES,
     PERMISSION_ERROR,
     SYSTEM_UNAVAILABLE,
-    Finding,
     JobFailure,
-    finding_of,
     shown,
 )
+from tap_cicd.deploy.scanning import Finding, finding_of
 
 if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tap_cicd.deploy.logic import CONFIGURATION_ERROR, JOB_FAILED, JobFailure
+from tap_cicd.deploy.failures import CONFIGURATION_ERROR, JOB_FAILED, JobFailure
 
 ARTIFACT = "build_output"
 """The input artifact that carries ``imageDetail.json`` (the Build action's output)."""

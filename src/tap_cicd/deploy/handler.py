@@ -21,33 +21,33 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_cicd.deploy import aws
 from tap_cicd.deploy.events import Job, job_id_of, parse_job, secrets_of
-from tap_cicd.deploy.logic import (
+from tap_cicd.deploy.failures import (
     CONFIGURATION_ERROR,
     JOB_FAILED,
     JOB_STATE_CODES,
     MAX_ERROR_TEXT,
     SYSTEM_UNAVAILABLE,
-    Budget,
-    DeployConfig,
-    Image,
     JobFailure,
-    Outcome,
-    Release,
-    Waiting,
-    blocked_message,
-    check_image,
-    check_parameters,
     clip,
     failure_type_of,
-    gate,
-    image_of_detail,
-    no_scan_message,
-    output_variables,
-    release_tag,
-    scan_expected,
-    scan_outcome,
     scrub,
     shown,
+)
+from tap_cicd.deploy.logic import (
+    DeployConfig,
+    Image,
+    check_image,
+    check_parameters,
+    image_of_detail,
+)
+from tap_cicd.deploy.releases import Budget, Outcome, Release, output_variables, release_tag
+from tap_cicd.deploy.scanning import (
+    Waiting,
+    blocked_message,
+    gate,
+    no_scan_message,
+    scan_expected,
+    scan_outcome,
 )
 
 if TYPE_CHECKING:
