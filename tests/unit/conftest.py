@@ -332,5 +332,7 @@ def world(
         yield state
     stubber.assert_no_pending_responses()
     handler.services.cache_clear()
+    # The test's own records: caplog.text here, in teardown, would hold only teardown's.
+    logged = "\n".join(r.getMessage() for r in caplog.get_records("call"))
     for secret in SECRETS:
-        assert secret not in caplog.text
+        assert secret not in logged
