@@ -77,7 +77,13 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _BRANCH_FORBIDDEN = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _FINDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
-_TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*", re.UNICODE)
+# Letters and digits of any script, the space (not tabs or line breaks) and _.:/=+-@.
+_TAG_CHARS = re.compile(r"[\w .:/=+\-@]*", re.UNICODE)
+_WHOLE = re.compile(r"[0-9]{1,9}")
+"""A whole number in ASCII digits (``str.isdigit`` also accepts ``²``, which ``int`` refuses)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+"""An AWS region code (``us-east-1``, ``us-gov-west-1``, ``ap-southeast-3``)."""
 
 
 @dataclass(frozen=True)
@@ -216,8 +222,17 @@ def _choice(values: Mapping[str, str], key: str, allowed: tuple[T, ...], default
     raise ConfigError(key, f"must be one of {', '.join(allowed)}; got '{value}'")
 
 
+def validate_region(value: str | None, default: str) -> str:
+    """``aws:region``: a region code, or ``default`` when unset."""
+    if value is None:
+        return default
+    if not _REGION.fullmatch(value):
+        raise ConfigError("aws:region", f"'{value}' is not an AWS region code (like us-east-1)")
+    return value
+
+
 def _test_command(value: str) -> str:
-    if "\n" in value or len(value) > 1024:
+    if _CONTROL.search(value) or len(value) > 1024:
         raise ConfigError("testCommand", "must be a single line of at most 1024 characters")
     return value
 
@@ -251,7 +266,7 @@ def _source(values: Mapping[str, str]) -> SourceSettings:
         raise ConfigError("branch", f"'{branch}' is not a valid git branch name")
     paths = _string_list(values.get("filePaths"), "filePaths")
     for path in paths:
-        if not path or len(path) > 255 or "\n" in path:
+        if not path or len(path) > 255 or _CONTROL.search(path):
             raise ConfigError("filePaths", "each glob must be 1-255 characters on one line")
     if len(paths) > 8:
         raise ConfigError("filePaths", "at most 8 globs (CodePipeline's filter limit)")
@@ -267,10 +282,7 @@ def _email(value: str) -> str:
 def _retention(value: str | None) -> int:
     if value is None:
         return 365
-    try:
-        days = int(value)
-    except ValueError:
-        days = -1
+    days = int(value) if _WHOLE.fullmatch(value) else -1
     if days not in RETENTION_DAYS:
         allowed = ", ".join(map(str, RETENTION_DAYS))
         raise ConfigError("logRetentionDays", f"must be one of {allowed}; got '{value}'")
@@ -280,7 +292,7 @@ def _retention(value: str | None) -> int:
 def _scan_wait(value: str | None) -> int:
     if value is None:
         return DEFAULT_SCAN_WAIT_SECONDS
-    if not value.isdigit() or int(value) > MAX_SCAN_WAIT_SECONDS:
+    if not _WHOLE.fullmatch(value) or int(value) > MAX_SCAN_WAIT_SECONDS:
         raise ConfigError(
             "scanWaitSeconds", f"must be a whole number of seconds, 0-{MAX_SCAN_WAIT_SECONDS}"
         )
@@ -298,7 +310,7 @@ def _deploy_concurrency(value: str | None) -> int | None:
     # cannot reserve anything, so a default reservation would make the stack undeployable.
     if value is None or not value.strip():
         return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DEPLOY_CONCURRENCY:
+    if not _WHOLE.fullmatch(value) or not 1 <= int(value) <= MAX_DEPLOY_CONCURRENCY:
         raise ConfigError(
             "deployConcurrency",
             f"must be a whole number 1-{MAX_DEPLOY_CONCURRENCY}; AWS also keeps 100 of the "

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_cicd.config import ENV_VARS, Settings, read_raw
+from tap_cicd.config import ENV_VARS, Settings, read_raw, validate_region
 from tap_cicd.errors import ConfigError
 from tap_cicd.naming import Naming
 
@@ -133,6 +133,13 @@ INVALID = [
     ({"scanWaitSeconds": "86401"}, "scanWaitSeconds", "0-86400"),
     ({"scanWaitSeconds": "-5"}, "scanWaitSeconds", "whole number of seconds"),
     ({"deployConcurrency": "0"}, "deployConcurrency", "whole number 1-900"),
+    # str.isdigit accepts superscripts, which int() refuses: one line, not a traceback.
+    ({"deployConcurrency": "²"}, "deployConcurrency", "whole number 1-900"),
+    ({"scanWaitSeconds": "²"}, "scanWaitSeconds", "whole number of seconds"),
+    ({"logRetentionDays": "³⁰"}, "logRetentionDays", "must be one of"),
+    ({"testCommand": "make test\r"}, "testCommand", "single line"),
+    ({"tags": '{"k": "a\\nb"}'}, "tags", "0-256"),
+    ({"tags": '{"k": "a\\tb"}'}, "tags", "0-256"),
     ({"deployConcurrency": "901"}, "deployConcurrency", "keeps 100"),
     ({"deployConcurrency": "two"}, "deployConcurrency", "whole number 1-900"),
     ({"tags": "[1]"}, "tags", "JSON object"),
@@ -165,6 +172,19 @@ def test_invalid_config_names_key_and_rule(raw: dict[str, str], key: str, messag
 
 def test_scan_wait_accepts_what_the_deploy_step_accepts() -> None:
     assert Settings.from_raw({"scanWaitSeconds": "86400"}).scan_wait_seconds == 86_400
+
+
+@pytest.mark.parametrize("region", ["mars-1", "", "us east 1", "*", "US-EAST-1", "us-east-1a"])
+def test_a_region_that_is_not_a_region_code_is_refused(region: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_region(region, "us-east-1")
+    assert str(caught.value).startswith("invalid config 'aws:region': ")
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-gov-west-1", "ap-southeast-3", "eu-west-1"])
+def test_region_codes_are_accepted(region: str) -> None:
+    assert validate_region(region, "us-east-1") == region
+    assert validate_region(None, "eu-west-1") == "eu-west-1"
 
 
 def test_tag_limit_boundary_is_accepted() -> None:

@@ -75,7 +75,8 @@ class DeployConfig:
                 f"TAP_FAIL_ON_SEVERITY must be one of {', '.join(THRESHOLDS)}",
             )
         wait = env.get("TAP_SCAN_WAIT_SECONDS", str(DEFAULT_SCAN_WAIT_SECONDS)).strip()
-        if not wait.isdigit() or not 0 <= int(wait) <= MAX_SCAN_WAIT_SECONDS:
+        # ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,9}", wait) or not 0 <= int(wait) <= MAX_SCAN_WAIT_SECONDS:
             raise JobFailure(
                 CONFIGURATION_ERROR, f"TAP_SCAN_WAIT_SECONDS must be 0-{MAX_SCAN_WAIT_SECONDS}"
             )
