@@ -1,4 +1,7 @@
-"""``--target aws``: the real Pulumi engine, through the Automation API on this project."""
+"""``--target aws``: the real Pulumi engine, through the Automation API on this project.
+
+Imported by the ``tap`` command only when ``--target aws`` is chosen.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +43,12 @@ def _engine(command: str) -> Iterator[None]:
         detail = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1])
         detail = detail.removeprefix("stderr:").removeprefix("stdout:").strip()
         raise DeployError(f"pulumi {command} failed: {detail}") from None
+    except automation.InvalidVersionError as error:
+        # The Automation API checks the CLI's version before it runs anything.
+        raise TargetError(
+            f"the Pulumi CLI cannot run --target aws: {error}; "
+            "upgrade it (curl -fsSL https://get.pulumi.com | sh) and retry"
+        ) from None
 
 
 def up(

@@ -4,35 +4,114 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
 from rich.console import Console
 from rich.tree import Tree
+from typer.core import TyperGroup
 
 from tap_cicd.config import ENV_VARS, Settings, read_raw
-from tap_cicd.errors import TapError, UsageError
+from tap_cicd.errors import INTERRUPTED, InternalError, TapError, UsageError
 from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
 from tap_cicd.local.summary import OPERATIONS, UNCHANGED, Event, Summary
 
 # Commands import what only they need (boto3, the Pulumi engine and program, the policy
-# pack) in their bodies, so that every tap command starts without loading all of it.
+# pack, and the Automation API only for --target aws) in their bodies, so that every tap
+# command starts without loading all of it.
 
+PASSED_THROUGH = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError)
+"""How typer ends a command on purpose (exit codes, usage errors), and a closed stdout
+(``tap preview --json | head``), which typer ends quietly: not tap's to report."""
+
+
+@contextmanager
+def interrupts() -> Iterator[list[int]]:
+    """Note every Ctrl-C (then interrupt as Python does): Pulumi's engine can turn the
+    KeyboardInterrupt into another exception, which is then no bug of tap's."""
+    seen: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """The one error reporting of every command: a ``TapError`` is one line on stderr and its
+    exit code; any other exception is a bug, shown with its traceback (exit code 70)."""
+    with interrupts() as interrupted:
+        try:
+            yield
+        except TapError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except PASSED_THROUGH:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported with its traceback, not swallowed
+            if interrupted:
+                raise typer.Exit(INTERRUPTED) from None
+            report_bug(error)
+
+
+def report_bug(error: Exception) -> NoReturn:
+    """The traceback, then one ``internal_error`` line, then exit code 70."""
+    traceback.print_exception(error, file=sys.stderr)
+    internal = InternalError(
+        f"internal error: {type(error).__name__}: {error} "
+        "(a bug in tap: please report it with the traceback above)"
+    )
+    typer.echo(f"error: {internal}", err=True)
+    raise typer.Exit(internal.exit_code) from None
+
+
+class ReportedGroup(TyperGroup):
+    """The ``tap`` group: every command and subcommand runs inside ``reported()``."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's click Context (its module is private)
+        """Run the chosen (sub)command, with tap's error reporting around it."""
+        with reported():
+            return super().invoke(ctx)
+
+
+# rich_markup_mode=None: click's plain usage errors, whose last line is "Error: <message>",
+# instead of a box wrapped at the terminal's width.
 app = typer.Typer(
+    cls=ReportedGroup,
     help="Deploy tap's CI/CD pipeline stack: to the embedded AWS emulator (default) or to AWS.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 emulator_app = typer.Typer(
-    help="Start, stop or inspect the local AWS emulator.", no_args_is_help=True
+    help="Start, stop or inspect the local AWS emulator.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(emulator_app, name="emulator")
+
+
+class Target(StrEnum):
+    """Where ``up``, ``preview`` and ``destroy`` deploy."""
+
+    LOCAL = "local"
+    AWS = "aws"
+
 
 DEFAULT_STACK = "dev"
 OUTPUTS_FILE = Path("cfn-outputs") / "flat-outputs.json"
@@ -43,7 +122,9 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config value key=value (namespace tap: optional)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-TargetOption = Annotated[str, typer.Option("--target", "-t", help="local (emulator) or aws.")]
+TargetOption = Annotated[
+    Target, typer.Option("--target", "-t", help="local (the emulator) or aws (Pulumi's engine).")
+]
 PortOption = Annotated[
     int | None,
     typer.Option("--port", help="Emulator port on 127.0.0.1 (0: any free port; default 4566)."),
@@ -134,16 +215,6 @@ def write_outputs(outputs: Mapping[str, Any]) -> Path:
     return path
 
 
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn tap's errors into one line on stderr and their exit code."""
-    try:
-        yield
-    except TapError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(error.exit_code) from None
-
-
 def progress(console: Console, quiet: bool) -> Callable[[Event], None]:
     """One line per resource as it completes (unchanged ones are only counted)."""
     symbols = {"created": "+", "updated": "~", "replaced": "+-", "deleted": "-"}
@@ -192,57 +263,55 @@ def print_result(console: Console, summary: Summary, as_json: bool, outputs: boo
 @app.command()
 def up(
     stack: StackOption = DEFAULT_STACK,
-    target: TargetOption = "local",
+    target: TargetOption = Target.LOCAL,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     port: PortOption = None,
 ) -> None:
     """Deploy the stack, then print its outputs and write them to cfn-outputs/flat-outputs.json."""
-    from tap_cicd import aws_target
-    from tap_cicd.local.target import LocalTarget, project_program
-
     console = Console(soft_wrap=True)
-    with reported():
-        values = parse_config(config, stack)
-        validate(values)
-        if target == "aws":
-            # The engine reads Pulumi.<stack>.yaml itself: hand it only the -c overrides.
-            outputs = aws_target.up(Path.cwd(), stack, overrides(config), console.print)
-            summary = Summary(outputs=outputs)
-        else:
-            local(target)
-            summary = LocalTarget(home(), region_of(values)).up(
-                stack,
-                project_program(Path.cwd()),
-                values,
-                progress(console, as_json),
-                port if port is not None else default_port(),
-            )
-        path = write_outputs(summary.outputs)
-        print_result(console, summary, as_json)
-        if not as_json:
-            console.print(f"Outputs written to {path}", highlight=False)
+    values = parse_config(config, stack)
+    validate(values)
+    if target is Target.AWS:
+        from tap_cicd import aws_target
+
+        # The engine reads Pulumi.<stack>.yaml itself: hand it only the -c overrides.
+        outputs = aws_target.up(Path.cwd(), stack, overrides(config), console.print)
+        summary = Summary(outputs=outputs)
+    else:
+        from tap_cicd.local.target import LocalTarget, project_program
+
+        summary = LocalTarget(home(), region_of(values)).up(
+            stack,
+            project_program(Path.cwd()),
+            values,
+            progress(console, as_json),
+            port if port is not None else default_port(),
+        )
+    path = write_outputs(summary.outputs)
+    print_result(console, summary, as_json)
+    if not as_json:
+        console.print(f"Outputs written to {path}", highlight=False)
 
 
 @app.command()
 def destroy(
     stack: StackOption = DEFAULT_STACK,
-    target: TargetOption = "local",
+    target: TargetOption = Target.LOCAL,
     as_json: JsonOption = False,
 ) -> None:
     """Delete every resource of the stack (dependents first) and forget it."""
-    from tap_cicd import aws_target
-    from tap_cicd.local.target import LocalTarget
-
     console = Console(soft_wrap=True)
-    with reported():
-        if target == "aws":
-            aws_target.destroy(Path.cwd(), stack, console.print)
-            summary = Summary()
-        else:
-            local(target)
-            summary = LocalTarget(home()).destroy(stack, progress(console, as_json))
-        print_result(console, summary, as_json, outputs=False)
+    if target is Target.AWS:
+        from tap_cicd import aws_target
+
+        aws_target.destroy(Path.cwd(), stack, console.print)
+        summary = Summary()
+    else:
+        from tap_cicd.local.target import LocalTarget
+
+        summary = LocalTarget(home()).destroy(stack, progress(console, as_json))
+    print_result(console, summary, as_json, outputs=False)
 
 
 @app.command()
@@ -250,44 +319,41 @@ def outputs(stack: StackOption = DEFAULT_STACK, as_json: JsonOption = False) -> 
     """Print the outputs of the stack's last local deploy."""
     from tap_cicd.local.target import LocalTarget
 
-    with reported():
-        values = LocalTarget(home()).outputs(stack)
-        if as_json:
-            typer.echo(json.dumps(values, indent=2, sort_keys=True))
-        else:
-            for key, value in sorted(values.items()):
-                typer.echo(f"{key}: {value}")
+    values = LocalTarget(home()).outputs(stack)
+    if as_json:
+        typer.echo(json.dumps(values, indent=2, sort_keys=True))
+    else:
+        for key, value in sorted(values.items()):
+            typer.echo(f"{key}: {value}")
 
 
 @app.command()
 def preview(
     stack: StackOption = DEFAULT_STACK,
-    target: TargetOption = "local",
+    target: TargetOption = Target.LOCAL,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the resource tree the program declares (offline: no emulator, no credentials)."""
-    from tap_cicd import aws_target
-
     console = Console(soft_wrap=True)
-    with reported():
-        values = parse_config(config, stack)
-        settings = validate(values)
-        if target == "aws":
-            aws_target.preview(Path.cwd(), stack, overrides(config), console.print)
-            return
-        local(target)
-        graph = offline_graph(settings, region_of(values), stack)
-        if as_json:
-            typer.echo(json.dumps(graph_json(graph), indent=2, default=str))
-            return
-        console.print(resource_tree(graph))
-        custom = sum(1 for n in graph.nodes if n.custom)
-        console.print(
-            f"{len(graph.nodes)} resources ({custom} AWS resources, "
-            f"{len(graph.nodes) - custom} components) would be created.",
-            highlight=False,
-        )
+    values = parse_config(config, stack)
+    settings = validate(values)
+    if target is Target.AWS:
+        from tap_cicd import aws_target
+
+        aws_target.preview(Path.cwd(), stack, overrides(config), console.print)
+        return
+    graph = offline_graph(settings, region_of(values), stack)
+    if as_json:
+        typer.echo(json.dumps(graph_json(graph), indent=2, default=str))
+        return
+    console.print(resource_tree(graph))
+    custom = sum(1 for n in graph.nodes if n.custom)
+    console.print(
+        f"{len(graph.nodes)} resources ({custom} AWS resources, "
+        f"{len(graph.nodes) - custom} components) would be created.",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -296,14 +362,12 @@ def check(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the program against the security baseline, offline; exit 1 on a mandatory failure."""
+    """Check the program against the security baseline, offline; exit 9 on a mandatory failure."""
     from tap_cicd.policy.command import run_check
 
-    with reported():
-        values = parse_config(config, stack)
-        validate(values)
-        code = run_check(tap_values(values), as_json, sys.stdout)
-    raise typer.Exit(code)
+    values = parse_config(config, stack)
+    validate(values)
+    run_check(tap_values(values), as_json, sys.stdout)
 
 
 def offline_graph(settings: Settings, region: str, stack: str) -> Any:
@@ -346,21 +410,14 @@ def resource_tree(graph: Any) -> Tree:
     return root
 
 
-def local(target: str) -> None:
-    """Refuse an unknown target."""
-    if target != "local":
-        raise UsageError(f"invalid --target '{target}': use local or aws")
-
-
 @emulator_app.command("start")
 def emulator_start(port: PortOption = None) -> None:
     """Start the emulator in the background on 127.0.0.1 (a no-op when it runs)."""
     from tap_cicd.local.emulator import Emulator
 
-    with reported():
-        info, started = Emulator(home()).start(port if port is not None else default_port())
-        state = "started" if started else "already running"
-        typer.echo(f"emulator {state} at {info.endpoint} (pid {info.pid})")
+    info, started = Emulator(home()).start(port if port is not None else default_port())
+    state = "started" if started else "already running"
+    typer.echo(f"emulator {state} at {info.endpoint} (pid {info.pid})")
 
 
 @emulator_app.command("stop")

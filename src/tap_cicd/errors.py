@@ -1,10 +1,14 @@
-"""One exception class per kind of failure, each with a stable code.
+"""One exception class per kind of failure, each with a stable code and an exit code.
 
-The CLI maps ``TapError.exit_code`` to the process exit code and prints ``str(error)``,
-which is always a single line.
+Every ``tap`` command runs inside the same error reporting (``tap_cicd.cli.reported``): a
+``TapError`` prints ``error: <message>`` (always one line) on stderr and exits with its
+``exit_code``; any other exception is a bug in tap and exits with ``InternalError.exit_code``
+after its traceback. ``EXIT_CODES`` is the whole list; the README mirrors it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 
 class TapError(Exception):
@@ -30,6 +34,13 @@ class ConfigError(TapError):
         self.rule = rule
 
 
+class UsageError(TapError):
+    """A command-line value is malformed."""
+
+    code = "usage"
+    exit_code = 2
+
+
 class StateError(TapError):
     """A stack's state file cannot be read."""
 
@@ -52,9 +63,17 @@ class LockError(TapError):
 
 
 class EmulatorError(TapError):
-    """The local emulator cannot be started or reached."""
+    """The local emulator cannot be started (its port is taken, or it does not come up)."""
 
     code = "emulator_unavailable"
+    exit_code = 6
+
+
+class EmulatorLostError(EmulatorError):
+    """The emulator stopped answering in the middle of a command: it died, stalled or was
+    stopped (a botocore connection error or timeout at the local target's boundary)."""
+
+    code = "emulator_lost"
     exit_code = 6
 
 
@@ -72,8 +91,61 @@ class TargetError(TapError):
     exit_code = 8
 
 
-class UsageError(TapError):
-    """A command-line value is malformed."""
+class PolicyError(TapError):
+    """``tap check`` found a mandatory policy failure: the stack must not ship."""
 
-    code = "usage"
-    exit_code = 2
+    code = "policy_failed"
+    exit_code = 9
+
+
+class InternalError(TapError):
+    """An exception tap did not expect (``TypeError``, ``KeyError``, ...): a bug in tap.
+
+    Never raised; the CLI reports any such exception with its traceback under this code."""
+
+    code = "internal_error"
+    exit_code = 70  # EX_SOFTWARE in sysexits.h
+
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by Ctrl-C (as shells report a SIGINT)."""
+
+
+class ExitCode(NamedTuple):
+    """One row of the exit-code table."""
+
+    exit_code: int
+    code: str
+    """The error class's ``code`` (``-`` where no ``TapError`` is involved)."""
+    meaning: str
+
+
+EXIT_CODES: tuple[ExitCode, ...] = (
+    ExitCode(0, "-", "success"),
+    ExitCode(1, "-", "tap emulator status: the emulator is not running"),
+    ExitCode(2, "-", "a usage error from the command line parser (unknown option, bad --target)"),
+    ExitCode(2, UsageError.code, "a malformed -c, stack name, TAP_EMULATOR_PORT or stack file"),
+    ExitCode(2, ConfigError.code, "a config value breaks a rule"),
+    ExitCode(2, "policy_exemption_invalid", "a policy exemption without a reason or rule"),
+    ExitCode(3, StateError.code, "a stack's state file is corrupted"),
+    ExitCode(4, UnknownStackError.code, "no such stack"),
+    ExitCode(5, LockError.code, "the stack is locked by another tap up or tap destroy"),
+    ExitCode(6, EmulatorError.code, "the emulator's port is in use, or it does not start"),
+    ExitCode(6, EmulatorLostError.code, "the emulator stopped answering (died, stalled, stopped)"),
+    ExitCode(7, DeployError.code, "an AWS call failed in the middle of a deploy or destroy"),
+    ExitCode(8, TargetError.code, "--target aws cannot run here (no or an old Pulumi CLI)"),
+    ExitCode(9, PolicyError.code, "tap check: a mandatory policy rule failed"),
+    ExitCode(70, InternalError.code, "a bug in tap: the traceback is printed"),
+    ExitCode(INTERRUPTED, "-", "interrupted (Ctrl-C)"),
+)
+"""Every exit code of ``tap``, with the error code behind it. ``policy_exemption_invalid``
+is ``tap_cicd.policy.exemptions.ExemptionError`` (it cannot be imported here)."""
+
+
+def markdown_table() -> str:
+    """``EXIT_CODES`` as the Markdown table the README shows."""
+    lines = ["| Exit code | Error code | Meaning |", "| --- | --- | --- |"]
+    for row in EXIT_CODES:
+        code = "-" if row.code == "-" else f"`{row.code}`"
+        lines.append(f"| {row.exit_code} | {code} | {row.meaning} |")
+    return "\n".join(lines) + "\n"

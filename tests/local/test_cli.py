@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
-from tap_cicd import aws_target
-from tap_cicd.cli import app, parse_config, stack_file_config
+from tap_cicd import aws_target, cli
+from tap_cicd.cli import ReportedGroup, app, parse_config, stack_file_config
+from tap_cicd.errors import EXIT_CODES, StateError, TapError, markdown_table
 
 from .conftest import PROJECT, counts
 
@@ -40,11 +49,23 @@ def tap(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return run
 
 
-def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any) -> None:
+@pytest.fixture(scope="module")
+def declared() -> int:
+    """How many AWS resources the default program declares, offline."""
+    from tap_cicd.cli import offline_graph
+    from tap_cicd.config import Settings
+
+    return sum(n.custom for n in offline_graph(Settings.from_raw({}), "us-east-1", "dev").nodes)
+
+
+def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any, declared: int) -> None:
     first = tap("up")
     assert first.exit_code == 0, first.output
     assert " + created  aws:kms/key:Key tap-cicd-key" in first.output
-    assert "Resources: 52 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged." in first.output
+    assert (
+        f"Resources: {declared} created, 0 updated, 0 replaced, 0 deleted, 0 unchanged."
+        in first.output
+    )
     assert "pipelineName: pipeline-pipeline-dev" in first.output
     flat = json.loads((tmp_path / "flat-outputs.json").read_text())
     assert flat["pipelineName"] == "pipeline-pipeline-dev"
@@ -52,7 +73,7 @@ def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any) -> None:
 
     again = tap("up", "--json")
     summary = json.loads(again.output)
-    assert summary["counts"]["unchanged"] == 52
+    assert summary["counts"]["unchanged"] == declared
     assert summary["writes"] == 0
     assert summary["outputs"] == flat
 
@@ -61,14 +82,14 @@ def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any) -> None:
     assert json.loads(tap("outputs", "--json").output) == flat
 
     gone = json.loads(tap("destroy", "--json").output)
-    assert gone["counts"]["deleted"] == 52
+    assert gone["counts"]["deleted"] == declared
     assert counts(clients) == dict.fromkeys(counts(clients), 0)
 
     assert tap("up", "-c", "source=s3").exit_code == 0
     text = tap("destroy")
     assert text.exit_code == 0
     assert " - deleted  aws:codepipeline/pipeline:Pipeline tap-cicd-pipeline" in text.output
-    assert "Resources: 0 created, 0 updated, 0 replaced, 52 deleted" in text.output
+    assert f"Resources: 0 created, 0 updated, 0 replaced, {declared} deleted" in text.output
     assert counts(clients) == dict.fromkeys(counts(clients), 0)
 
 
@@ -78,7 +99,6 @@ def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any) -> None:
         (["up", "-c", "environmentSuffix=Bad"], 2, "error: invalid config 'environmentSuffix'"),
         (["up", "-c", "nonsense"], 2, "error: invalid -c 'nonsense': expected key=value"),
         (["up", "-c", "colour=blue"], 2, "error: invalid config 'colour': unknown key"),
-        (["up", "--target", "gcp"], 2, "error: invalid --target 'gcp': use local or aws"),
         (["up", "--stack", "a b"], 2, "error: invalid stack name 'a b'"),
         (["outputs", "--stack", "nope"], 4, "error: unknown stack 'nope'"),
         (["destroy", "--stack", "nope"], 4, "error: unknown stack 'nope'"),
@@ -106,16 +126,14 @@ def test_corrupted_state_is_reported(tap: Any, home: Path) -> None:
 def test_aws_error_midway_is_reported(tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from botocore.exceptions import ClientError
 
-    from tap_cicd.local.provider import HANDLERS, Handler
+    from tap_cicd.local.provider import HANDLERS
 
     original = HANDLERS["aws:sns/topic:Topic"]
 
     def refuse(*_args: Any) -> Any:
         raise ClientError({"Error": {"Code": "AuthorizationError", "Message": "no"}}, "CreateTopic")
 
-    monkeypatch.setitem(
-        HANDLERS, original.type, Handler(original.type, refuse, original.delete, original.update)
-    )
+    monkeypatch.setitem(HANDLERS, original.type, dataclasses.replace(original, create=refuse))
     result = tap("up")
     assert result.exit_code == 7
     assert result.output.splitlines()[-1].startswith(
@@ -127,7 +145,13 @@ def test_preview_is_offline(tap: Any, clients: Any) -> None:
     text = tap("preview")
     assert text.exit_code == 0
     assert "tap:cicd:CicdPipelineStack tap-cicd" in text.output
-    assert "54 resources (52 AWS resources, 2 components) would be created." in text.output
+    declared = json.loads(tap("preview", "--json").output)["resources"]
+    aws = sum(r["custom"] for r in declared)
+    assert aws > 0
+    assert (
+        f"{len(declared)} resources ({aws} AWS resources, {len(declared) - aws} components) "
+        "would be created."
+    ) in text.output
     graph = json.loads(tap("preview", "--json", *GITHUB).output)
     types = [r["type"] for r in graph["resources"]]
     assert "aws:s3/bucketNotification:BucketNotification" not in types
@@ -329,3 +353,295 @@ def test_stack_in_another_region_is_destroyed_there(tap: Any, emulator: Any) -> 
     assert "is deployed in eu-west-1, not us-east-1" in moved.output
     assert tap("destroy").exit_code == 0
     assert counts(elsewhere) == dict.fromkeys(counts(elsewhere), 0)
+
+
+def one_line_error(result: Any, code: int, message: str) -> None:
+    """``result`` exited with ``code`` and said exactly one line on stderr, starting ``message``."""
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def leaves(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the click tree under ``command``, as the words that run it."""
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        return [path]
+    return [
+        leaf for name, sub in sorted(subcommands.items()) for leaf in leaves(sub, (*path, name))
+    ]
+
+
+COMMANDS = leaves(typer.main.get_command(app))
+
+
+def test_the_command_tree_is_the_documented_one() -> None:
+    assert isinstance(typer.main.get_command(app), ReportedGroup)
+    assert set(COMMANDS) == {
+        ("up",), ("preview",), ("check",), ("destroy",), ("outputs",),
+        ("emulator", "start"), ("emulator", "stop"), ("emulator", "status"),
+    }  # fmt: skip
+
+
+def broken(error: Exception) -> Any:
+    """A stand-in that raises ``error``."""
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    return fail
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_reports_a_tap_error_in_one_line(
+    command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every command starts from the tap home or the stack's config.
+    for name in ("home", "parse_config"):
+        monkeypatch.setattr(cli, name, broken(StateError("the  state\nis gone")))
+    result = CliRunner().invoke(app, list(command))
+    one_line_error(result, 3, "error: the state is gone")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_shows_a_bug_with_its_traceback(
+    command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("home", "parse_config"):
+        monkeypatch.setattr(cli, name, broken(KeyError("resources")))
+    result = CliRunner().invoke(app, list(command))
+    assert result.exit_code == 70
+    assert result.stdout == ""
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "raise error\nKeyError: 'resources'" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: internal error: KeyError: 'resources' "
+        "(a bug in tap: please report it with the traceback above)"
+    )
+
+
+def test_a_bug_under_the_local_target_is_not_disguised(
+    tap: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local import target
+
+    monkeypatch.setattr(target, "run_program", broken(AttributeError("no attribute 'urn'")))
+    result = tap("up")
+    assert result.exit_code == 70
+    assert "Traceback (most recent call last):" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: internal error: AttributeError: no attribute 'urn' "
+        "(a bug in tap: please report it with the traceback above)"
+    )
+
+
+def test_a_closed_stdout_is_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "parse_config", broken(BrokenPipeError(errno.EPIPE, "Broken pipe")))
+    result = CliRunner().invoke(app, ["preview", "--json"])
+    assert result.exit_code == 1  # typer's answer to EPIPE: no traceback, no message
+    assert result.output == ""
+
+
+def test_ctrl_c_is_an_interruption_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+
+    def interrupted_and_confused(*_args: Any) -> Any:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            # What Pulumi's engine can make of it: a half-imported module, another error.
+            raise AttributeError("module 'pulumi_aws' has no attribute 'kms'") from None
+
+    monkeypatch.setattr(cli, "parse_config", interrupted_and_confused)
+    result = CliRunner().invoke(app, ["preview"])
+    assert (result.exit_code, result.output) == (130, "")
+    monkeypatch.setattr(cli, "parse_config", broken(KeyboardInterrupt()))
+    result = CliRunner().invoke(app, ["preview"])
+    assert (result.exit_code, result.output) == (130, "")
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_a_bug_in_the_deployer_is_not_a_failed_deploy(
+    tap: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local.provider import HANDLERS
+
+    topic = HANDLERS["aws:sns/topic:Topic"]
+    bug = broken(TypeError("create() got an unexpected keyword argument 'Nmae'"))
+    monkeypatch.setitem(HANDLERS, topic.type, dataclasses.replace(topic, create=bug))
+    result = tap("up")
+    assert result.exit_code == 70
+    assert "Traceback (most recent call last):" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: internal error: TypeError: create() got an unexpected keyword argument 'Nmae' "
+        "(a bug in tap: please report it with the traceback above)"
+    )
+
+
+@pytest.mark.parametrize("command", ["up", "preview", "destroy"])
+@pytest.mark.parametrize("value", ["gcp", "AWS", ""])
+def test_an_unknown_target_is_a_usage_error(
+    tap: Any, command: str, value: str, clients: Any
+) -> None:
+    result = tap(command, "--target", value)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--target' / '-t': Value error, '{value}' is not one of "
+        "'local', 'aws'."
+    )
+    assert result.stdout == ""
+    assert counts(clients) == dict.fromkeys(counts(clients), 0)
+
+
+def test_a_locked_stack_is_one_line(tap: Any, home: Path) -> None:
+    from tap_cicd.local.state import StateStore
+
+    with StateStore(home).lock("dev"):
+        result = tap("up")
+    one_line_error(result, 5, f"error: stack 'dev' is locked by process {os.getpid()}")
+
+
+def test_an_emulator_lost_midway_is_one_line(
+    tap: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local.emulator import Emulator
+    from tap_cicd.local.provider import HANDLERS
+
+    own = tmp_path / "own"
+    monkeypatch.setenv("TAP_HOME", str(own))
+    emulator = Emulator(own)
+    topic = HANDLERS["aws:sns/topic:Topic"]
+
+    def crash_then_create(*args: Any) -> Any:
+        emulator.stop()  # the emulator dies in the middle of the deploy
+        return topic.create(*args)
+
+    monkeypatch.setitem(HANDLERS, topic.type, dataclasses.replace(topic, create=crash_then_create))
+    try:
+        result = tap("up", "--port", "0")
+    finally:
+        emulator.stop()
+    one_line_error(result, 6, "error: the emulator at http://127.0.0.1:")
+    assert result.stderr.rstrip().endswith(
+        f"stopped answering (EndpointConnectionError): it was stopped, crashed or stalled "
+        f"(see {own / 'emulator.log'}); run 'tap emulator start' and try again"
+    )
+
+
+def test_destroy_without_an_answering_emulator_keeps_the_stack(
+    tap: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local.emulator import Emulator, EmulatorInfo, free_port
+    from tap_cicd.local.state import StackState, StateStore
+
+    StateStore(home).save(StackState("dev", emulator="an-emulator"))
+    port = free_port()  # nothing listens there: the connection is refused
+    monkeypatch.setattr(Emulator, "info", lambda _self: EmulatorInfo(pid=os.getpid(), port=port))
+    result = tap("destroy")
+    one_line_error(
+        result,
+        6,
+        f"error: the emulator at http://127.0.0.1:{port} stopped answering "
+        "(EndpointConnectionError)",
+    )
+    assert StateStore(home).exists("dev")
+
+
+KMS_FAILURES = "TAP-KMS-001, TAP-KMS-002, TAP-KMS-003"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_mandatory_policy_failure_has_its_own_exit_code(
+    tap: Any, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    from tap_cicd.policy import command
+    from tap_cicd.policy import tokens as t
+    from tap_cicd.policy.engine import evaluate
+    from tap_cicd.policy.model import Resource
+
+    bare_key = [Resource("urn:key", t.KEY, "tap-cicd-key", {})]
+    monkeypatch.setattr(command, "evaluate", lambda _graph: evaluate(bare_key))
+    result = tap("check", *(["--json"] if as_json else []))
+    one_line_error(
+        result,
+        9,
+        f"error: 3 mandatory policy failure(s), the stack must not ship: {KMS_FAILURES}",
+    )
+    if as_json:
+        assert json.loads(result.stdout)["summary"]["blocking"] == 3
+    else:
+        assert "3 failed (3 mandatory)" in result.stdout.splitlines()[-1]
+
+
+def test_a_pulumi_cli_too_old_is_one_line(tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = aws_target.automation.InvalidVersionError("Minimum version requirement failed.")
+    monkeypatch.setattr(aws_target.shutil, "which", lambda _name: "/usr/bin/pulumi")
+    monkeypatch.setattr(aws_target.automation, "create_or_select_stack", broken(old))
+    one_line_error(
+        tap("preview", "--target", "aws"),
+        8,
+        "error: the Pulumi CLI cannot run --target aws: Minimum version requirement failed.; "
+        "upgrade it (curl -fsSL https://get.pulumi.com | sh) and retry",
+    )
+
+
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from tap_cicd.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+loaded = [m for m in ("tap_cicd.aws_target", "pulumi") if m in sys.modules]
+print(json.dumps({"exit": result.exit_code, "loaded": loaded}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        # `import pulumi` loads pulumi.automation itself: only aws_target can stay out.
+        (["up"], ["pulumi"]),
+        (["preview"], ["pulumi"]),
+        (["emulator", "status"], []),
+        (["preview", "--target", "aws"], ["tap_cicd.aws_target", "pulumi"]),
+    ],
+    ids=" ".join,
+)
+def test_the_automation_api_is_loaded_only_for_target_aws(
+    args: list[str], loaded: list[str], home: Path, tmp_path: Path
+) -> None:
+    environment = {
+        **os.environ,
+        "TAP_HOME": str(home),
+        "TAP_OUTPUTS_FILE": str(tmp_path / "flat-outputs.json"),
+        "PATH": str(Path(sys.executable).parent),  # no Pulumi CLI: --target aws stops early
+    }
+    probe = subprocess.run(  # noqa: S603 - this interpreter, our own probe
+        [sys.executable, "-c", PROBE, *args],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(probe.stdout.splitlines()[-1])
+    assert report["loaded"] == loaded
+    assert report["exit"] == (8 if "aws" in args else 0)
+
+
+def test_the_exit_code_table_names_every_error_class() -> None:
+    import tap_cicd.policy.exemptions  # noqa: F401 - defines a TapError of its own
+
+    def kinds(base: type[TapError]) -> list[type[TapError]]:
+        return [k for sub in base.__subclasses__() for k in (sub, *kinds(sub))]
+
+    rows = {(row.exit_code, row.code) for row in EXIT_CODES}
+    classes = {(k.exit_code, k.code) for k in kinds(TapError)}
+    assert classes <= rows
+    assert {row for row in rows if row[1] != "-"} == classes
+    assert len({row.code for row in EXIT_CODES if row.code != "-"}) == len(classes)
+    table = markdown_table().splitlines()
+    assert table[:2] == ["| Exit code | Error code | Meaning |", "| --- | --- | --- |"]
+    assert "| 9 | `policy_failed` | tap check: a mandatory policy rule failed |" in table
+    assert "| 0 | - | success |" in table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -190,11 +191,7 @@ def fail_once(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
             )
         return original(ctx, urn, inputs)
 
-    monkeypatch.setitem(
-        HANDLERS,
-        handler.type,
-        Handler(handler.type, create, handler.delete, handler.update, handler.replace_on),
-    )
+    monkeypatch.setitem(HANDLERS, handler.type, dataclasses.replace(handler, create=create))
 
 
 def test_failed_call_midway_leaves_matching_state_and_converges(

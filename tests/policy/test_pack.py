@@ -140,18 +140,29 @@ def test_table_lists_documentation_only_for_rules_that_cite_aws(
 
 def test_run_check_prints_json_and_passes() -> None:
     out = io.StringIO()
-    assert run_check({}, True, out) == 0
+    run_check({}, True, out)  # no mandatory failure: no PolicyError
     document_ = json.loads(out.getvalue())
     assert document_["summary"]["blocking"] == 0
     row = next(r for r in document_["results"] if r["rule"] == "TAP-CB-005")
     assert row["status"] == "exempt" and row["refs"] == ["CKV_AWS_316"]
 
 
-def test_a_mandatory_failure_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mandatory_failure_is_a_policy_error_with_exit_code_9(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tap_cicd.errors import PolicyError
     from tap_cicd.policy import command
 
     monkeypatch.setattr(command, "evaluate", lambda _: evaluate([Resource("u", t.KEY, "k", {})]))
-    assert run_check({}, False, io.StringIO()) == 1
+    out = io.StringIO()
+    with pytest.raises(PolicyError) as caught:
+        run_check({}, False, out)
+    assert (caught.value.code, caught.value.exit_code) == ("policy_failed", 9)
+    assert str(caught.value) == (
+        "4 mandatory policy failure(s), the stack must not ship: "
+        "TAP-KMS-001, TAP-KMS-002, TAP-KMS-003, TAP-KMS-007"
+    )
+    assert "4 failed (4 mandatory)" in out.getvalue()  # the report is printed first
 
 
 def test_documents_that_are_not_json_have_no_statements() -> None:

@@ -1,4 +1,5 @@
-"""boto3 clients for one endpoint, with a count of the write calls they make."""
+"""boto3 clients for one endpoint, with a count of the write calls they make and a record of
+the first connection failure they saw."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "Lookup")
 CLIENT_CONFIG = Config(
@@ -16,6 +23,14 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
     max_pool_connections=20,
 )
+CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ConnectTimeoutError,
+)
+"""What botocore raises, after its retries, when the endpoint is gone, closes the connection
+or does not answer in time: not an AWS error, the endpoint itself failed."""
 
 
 @dataclass
@@ -27,6 +42,8 @@ class Clients:
     access_key: str | None = None
     secret_key: str | None = None
     writes: list[str] = field(default_factory=list)
+    lost: Exception | None = field(default=None, init=False)
+    """The first connection failure any client saw (callers may have wrapped it since)."""
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,12 +54,19 @@ class Clients:
             region_name=self.region,
         )
         self._session.events.register("before-call.*.*", self._count)
+        self._session.events.register("after-call-error", self._watch)
 
     def _count(self, model: Any, **_: Any) -> None:
         name = str(model.name)
         if not name.startswith(READ_PREFIXES):
             with self._lock:
                 self.writes.append(f"{model.service_model.service_name}:{name}")
+
+    def _watch(self, exception: Exception, **_: Any) -> None:
+        # botocore emits after-call-error once its retries are spent, before raising.
+        if isinstance(exception, CONNECTION_ERRORS):
+            with self._lock:
+                self.lost = self.lost or exception
 
     def __call__(self, service: str) -> Any:
         """The client of ``service`` (created once, thread-safe to share)."""

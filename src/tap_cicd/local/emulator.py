@@ -12,13 +12,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tap_cicd.errors import EmulatorError
+from tap_cicd.errors import DeployError, EmulatorError, EmulatorLostError
 from tap_cicd.local import DEFAULT_PORT
 from tap_cicd.local import process_alive as _alive
-from tap_cicd.local.clients import Clients
+from tap_cicd.local.clients import CONNECTION_ERRORS, Clients
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -129,7 +130,9 @@ class Emulator:
                 )
             time.sleep(0.1)
         self.info_path.write_text(json.dumps(asdict(info)))
-        instance_id(self.clients(info))
+        clients = self.clients(info)
+        with self.answering(clients):
+            instance_id(clients)
         return info, True
 
     def stop(self) -> EmulatorInfo | None:
@@ -146,6 +149,28 @@ class Emulator:
         with contextlib.suppress(ProcessLookupError):  # gone already, as it should be
             os.killpg(info.pid, signal.SIGKILL)
         return info
+
+    @contextlib.contextmanager
+    def answering(self, clients: Clients) -> Iterator[None]:
+        """The boundary of every command that talks to the emulator: a connection failure
+        (refused, closed, timed out), raised as is or already wrapped in a ``DeployError``,
+        becomes one ``EmulatorLostError`` line with what to do."""
+        try:
+            yield
+        except CONNECTION_ERRORS as error:
+            raise self.lost(clients, error) from error
+        except DeployError as error:
+            if clients.lost is None:  # a real AWS error: the emulator answered it
+                raise
+            raise self.lost(clients, clients.lost) from error
+
+    def lost(self, clients: Clients, error: Exception) -> EmulatorLostError:
+        """The error that says the emulator behind ``clients`` stopped answering."""
+        return EmulatorLostError(
+            f"the emulator at {clients.endpoint_url} stopped answering "
+            f"({type(error).__name__}): it was stopped, crashed or stalled (see {self.log_path}); "
+            "run 'tap emulator start' and try again"
+        )
 
     @staticmethod
     def clients(info: EmulatorInfo, region: str = "us-east-1") -> Clients:

@@ -10,6 +10,7 @@ from typing import Any
 
 from tap_cicd.errors import UsageError
 from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
+from tap_cicd.local.clients import Clients
 from tap_cicd.local.deployer import Deployer, run_program
 from tap_cicd.local.emulator import Emulator, instance_id
 from tap_cicd.local.provider import Context
@@ -57,18 +58,21 @@ class LocalTarget:
                 )
             info, _new = self.emulator.start(port)
             clients = Emulator.clients(info, self.region)
-            marker = instance_id(clients)
-            notes = []
-            if state.resources and state.emulator != marker:
-                notes.append("the emulator was restarted since the last deploy: deploying afresh")
-                state = StackState(stack)
-            state.emulator = marker
-            state.region = self.region
-            ctx = Context(clients, clients.account_id(), self.region)
-            writes_before = len(clients.writes)
-            deployer = Deployer(self.store, state, ctx, on_event)
-            exports = run_program(deployer, program, config)
-            deployer.delete_missing()
+            with self.emulator.answering(clients):
+                marker = instance_id(clients)
+                notes = []
+                if state.resources and state.emulator != marker:
+                    notes.append(
+                        "the emulator was restarted since the last deploy: deploying afresh"
+                    )
+                    state = StackState(stack)
+                state.emulator = marker
+                state.region = self.region
+                ctx = Context(clients, clients.account_id(), self.region)
+                writes_before = len(clients.writes)
+                deployer = Deployer(self.store, state, ctx, on_event)
+                exports = run_program(deployer, program, config)
+                deployer.delete_missing()
             state.outputs = exports
             self.store.save(state)
         summary = deployer.summary
@@ -89,17 +93,24 @@ class LocalTarget:
                 summary.notes.append("the emulator is not running: nothing of the stack is left")
             else:
                 clients = Emulator.clients(info, state.region)
-                if instance_id(clients) != state.emulator:
-                    summary.notes.append("the emulator was restarted: nothing of the stack is left")
-                else:
-                    ctx = Context(clients, clients.account_id(), state.region)
-                    deployer = Deployer(self.store, state, ctx, on_event)
-                    deployer.delete(list(state.resources.values()))
-                    summary = deployer.summary
-                    summary.writes = len(clients.writes)
+                with self.emulator.answering(clients):
+                    summary = self._delete_all(state, clients, on_event)
             self.store.remove(stack)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _delete_all(
+        self, state: StackState, clients: Clients, on_event: Callable[[Event], None]
+    ) -> Summary:
+        """Delete what ``state`` holds, unless the emulator was restarted since (then nothing
+        of the stack is left)."""
+        if instance_id(clients) != state.emulator:
+            return Summary(notes=["the emulator was restarted: nothing of the stack is left"])
+        ctx = Context(clients, clients.account_id(), state.region)
+        deployer = Deployer(self.store, state, ctx, on_event)
+        deployer.delete(list(state.resources.values()))
+        deployer.summary.writes = len(clients.writes)
+        return deployer.summary
 
     def outputs(self, stack: str) -> dict[str, Any]:
         """The stack's outputs from its last ``up``."""

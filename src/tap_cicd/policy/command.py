@@ -7,6 +7,7 @@ from typing import TextIO
 
 from tap_cicd import graph
 from tap_cicd.config import Settings
+from tap_cicd.errors import PolicyError
 from tap_cicd.policy.engine import evaluate
 from tap_cicd.policy.report import as_json, table
 
@@ -20,8 +21,13 @@ def check_graph(raw: Mapping[str, str | None]) -> graph.Graph:
     return graph.run(lambda: TapStack("tap", TapStackArgs(settings)).outputs())
 
 
-def run_check(config: Mapping[str, str | None], as_json_output: bool, out: TextIO) -> int:
-    """Print the results (table or JSON); 1 on any mandatory failure, else 0."""
+def run_check(config: Mapping[str, str | None], as_json_output: bool, out: TextIO) -> None:
+    """Print the results (table or JSON); a mandatory failure then raises ``PolicyError``."""
     results = evaluate(check_graph(config))
     out.write(as_json(results) if as_json_output else table(results))
-    return 1 if any(r.blocking for r in results) else 0
+    blocking = [r for r in results if r.blocking]
+    if blocking:
+        rules = ", ".join(sorted({r.rule.id for r in blocking}))
+        raise PolicyError(
+            f"{len(blocking)} mandatory policy failure(s), the stack must not ship: {rules}"
+        )
