@@ -4,89 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
 from rich.tree import Tree
-from typer.core import TyperGroup
 
 from tap_cicd.config import ENV_VARS, Settings, read_raw
-from tap_cicd.errors import INTERRUPTED, InternalError, TapError, UsageError
+from tap_cicd.errors import UsageError
 from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
 from tap_cicd.local.summary import OPERATIONS, UNCHANGED, Event, Summary
+from tap_cicd.reporting import ReportedGroup
 
 # Commands import what only they need (boto3, the Pulumi engine and program, the policy
 # pack, and the Automation API only for --target aws) in their bodies, so that every tap
 # command starts without loading all of it.
-
-PASSED_THROUGH = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError)
-"""How typer ends a command on purpose (exit codes, usage errors), and a closed stdout
-(``tap preview --json | head``), which typer ends quietly: not tap's to report."""
-
-
-@contextmanager
-def interrupts() -> Iterator[list[int]]:
-    """Note every Ctrl-C (then interrupt as Python does): Pulumi's engine can turn the
-    KeyboardInterrupt into another exception, which is then no bug of tap's."""
-    seen: list[int] = []
-
-    def note(signum: int, frame: Any) -> None:
-        seen.append(signum)
-        signal.default_int_handler(signum, frame)
-
-    previous = signal.signal(signal.SIGINT, note)
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """The one error reporting of every command: a ``TapError`` is one line on stderr and its
-    exit code; any other exception is a bug, shown with its traceback (exit code 70)."""
-    with interrupts() as interrupted:
-        try:
-            yield
-        except TapError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
-        except PASSED_THROUGH:
-            raise
-        except Exception as error:  # noqa: BLE001 - reported with its traceback, not swallowed
-            if interrupted:
-                raise typer.Exit(INTERRUPTED) from None
-            report_bug(error)
-
-
-def report_bug(error: Exception) -> NoReturn:
-    """The traceback, then one ``internal_error`` line, then exit code 70."""
-    traceback.print_exception(error, file=sys.stderr)
-    internal = InternalError(
-        f"internal error: {type(error).__name__}: {error} "
-        "(a bug in tap: please report it with the traceback above)"
-    )
-    typer.echo(f"error: {internal}", err=True)
-    raise typer.Exit(internal.exit_code) from None
-
-
-class ReportedGroup(TyperGroup):
-    """The ``tap`` group: every command and subcommand runs inside ``reported()``."""
-
-    def invoke(self, ctx: Any) -> Any:  # typer's click Context (its module is private)
-        """Run the chosen (sub)command, with tap's error reporting around it."""
-        with reported():
-            return super().invoke(ctx)
-
 
 # rich_markup_mode=None: click's plain usage errors, whose last line is "Error: <message>",
 # instead of a box wrapped at the terminal's width.

@@ -19,8 +19,9 @@ import typer.main
 from typer.testing import CliRunner
 
 from tap_cicd import aws_target, cli
-from tap_cicd.cli import ReportedGroup, app, parse_config, stack_file_config
+from tap_cicd.cli import app, parse_config, stack_file_config
 from tap_cicd.errors import EXIT_CODES, StateError, TapError, markdown_table
+from tap_cicd.reporting import ReportedGroup
 
 from .conftest import PROJECT, counts
 
