@@ -2,22 +2,23 @@
 
 This is what ``tap preview`` shows and what the policy rules check: every resource with its
 type, name, parent and inputs, resolved the way ``pulumi preview`` would see them, without
-credentials or an endpoint. Provider-computed outputs (ARNs, URLs) are synthesised from the
-names, for a placeholder account and region.
+credentials or an endpoint. Provider-computed outputs (ARNs, URLs) are formed by the same
+registry entries the local provider uses, for a placeholder account and region.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+
+from tap_cicd.local import seam
+from tap_cicd.local.provider import registry
+from tap_cicd.local.provider.model import placeholder_id
 
 PLACEHOLDER_ACCOUNT = "123456789012"
 PLACEHOLDER_REGION = "us-east-1"
@@ -128,40 +129,16 @@ def invoke_answers(account_id: str, region: str, user_id: str) -> dict[str, dict
 def synthesised_outputs(
     typ: str, name: str, inputs: Mapping[str, Any], account_id: str, region: str
 ) -> tuple[str, dict[str, Any]]:
-    """The physical id and the provider-computed outputs (camelCase), derived from the inputs."""
-    physical = str(inputs.get("name") or inputs.get("bucket") or f"{name}-id")
-
-    def arn(service: str, resource: str, regional: bool = True) -> str:
-        return f"arn:{PARTITION}:{service}:{region if regional else ''}:{account_id}:{resource}"
-
-    key_id = offline_key_id(name)
-    computers: dict[str, Callable[[], dict[str, Any]]] = {
-        "aws:kms/key:Key": lambda: {"arn": arn("kms", f"key/{key_id}"), "keyId": key_id},
-        "aws:s3/bucket:Bucket": lambda: {"arn": f"arn:{PARTITION}:s3:::{physical}"},
-        "aws:ecr/repository:Repository": lambda: {
-            "arn": arn("ecr", f"repository/{physical}"),
-            "repositoryUrl": f"{account_id}.dkr.ecr.{region}.amazonaws.com/{physical}",
-        },
-        "aws:iam/role:Role": lambda: {"arn": arn("iam", f"role/{physical}", regional=False)},
-        "aws:cloudwatch/logGroup:LogGroup": lambda: {"arn": arn("logs", f"log-group:{physical}")},
-        "aws:codebuild/project:Project": lambda: {"arn": arn("codebuild", f"project/{physical}")},
-        "aws:lambda/function:Function": lambda: {"arn": arn("lambda", f"function:{physical}")},
-        "aws:sns/topic:Topic": lambda: {"arn": arn("sns", physical)},
-        "aws:sqs/queue:Queue": lambda: {
-            "arn": arn("sqs", physical),
-            "url": f"https://sqs.{region}.amazonaws.com/{account_id}/{physical}",
-        },
-        "aws:cloudwatch/eventRule:EventRule": lambda: {"arn": arn("events", f"rule/{physical}")},
-        "aws:codepipeline/pipeline:Pipeline": lambda: {"arn": arn("codepipeline", physical)},
-        "aws:ssm/parameter:Parameter": lambda: {"arn": arn("ssm", f"parameter{physical}")},
-    }
-    computer = computers.get(typ)
-    return physical, (computer() if computer else {})
+    """The physical id and provider-computed outputs (camelCase), as the registry forms them."""
+    formed = registry.synthesised(typ, name, inputs, account_id, region, partition=PARTITION)
+    if formed is None:  # a type tap does not deploy: the policy pack may still judge it
+        return str(inputs.get("name") or f"{name}-id"), {}
+    return formed
 
 
 def offline_key_id(name: str) -> str:
-    """A stable, key-id-shaped identifier for the KMS key of logical name ``name``."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tap:{name}"))
+    """The stand-in id of the KMS key of logical name ``name`` (AWS generates key ids)."""
+    return placeholder_id(name)
 
 
 class _Collect(logging.Handler):
@@ -195,9 +172,7 @@ def install(
     logger = logging.getLogger(f"tap.graph.engine.{id(collector)}")
     logger.propagate = False
     logger.addHandler(collector)
-    pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
-    )
+    seam.install(mocks, monitor, project=project, stack=stack, logger=logger)
     return Runtime(mocks, monitor, collector)
 
 
@@ -214,9 +189,7 @@ def run(
     def program() -> pulumi.Output[None]:
         return pulumi.Output.all(**body()).apply(outputs.update)
 
-    # ``runtime.test`` waits for every registration, not only for the returned outputs.
-    wait_for_all: Callable[[], None] = pulumi.runtime.test(program)  # type: ignore[no-untyped-call]
-    wait_for_all()
+    seam.run(program)
     return Graph(
         list(runtime.monitor.nodes),
         outputs,
@@ -225,7 +198,7 @@ def run(
     )
 
 
-class RecordingMonitor(MockMonitor):
+class RecordingMonitor(seam.Monitor):
     """A mock monitor that keeps every registration: URN, type, name, parent, inputs, outputs."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
@@ -236,16 +209,17 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         """Register through the mocks, then record the resource."""
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != seam.ROOT_TYPE:
+            seen = seam.read(self, request)
             node = Node(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent or None,
-                custom=bool(request.custom),
-                inputs=dict(rpc.deserialize_properties(request.object)),
-                outputs=dict(self.resources[response.urn].state),
-                ignore_changes=list(request.ignoreChanges),
+                urn=seen.urn,
+                type=seen.type,
+                name=seen.name,
+                parent=seen.parent or None,
+                custom=seen.custom,
+                inputs=seam.inputs(request),
+                outputs=seam.registered_outputs(self, seen.urn),
+                ignore_changes=seen.ignore_changes,
             )
             with self._lock:
                 self.nodes.append(node)

@@ -41,3 +41,32 @@ def test_offline_defaults_are_placeholders() -> None:
     result = graph.run(lambda: {"id": aws.sns.Topic("t", name="n").arn})
     assert result.outputs == {"id": f"arn:aws:sns:us-east-1:{graph.PLACEHOLDER_ACCOUNT}:n"}
     assert [n.type for n in result.nodes] == ["aws:sns/topic:Topic"]
+
+
+def test_registered_types_get_the_registry_outputs_others_only_an_id() -> None:
+    def body() -> dict[str, pulumi.Output[Any]]:
+        queue = aws.sqs.Queue("q", name="jobs")
+        unnamed = aws.s3.Bucket("unnamed")  # left to autonaming, which the mocks do not do
+        permission = aws.lambda_.Permission(
+            "p", action="lambda:InvokeFunction", function="f", principal="events.amazonaws.com"
+        )
+        return {"url": queue.url, "bucket": unnamed.id, "permission": permission.id}
+
+    result = graph.run(body)
+    account = graph.PLACEHOLDER_ACCOUNT
+    assert result.outputs == {
+        "url": f"https://sqs.us-east-1.amazonaws.com/{account}/jobs",
+        "bucket": "unnamed-id",
+        "permission": "p-id",
+    }
+    assert (
+        result.one("aws:sqs/queue:Queue").outputs["arn"] == f"arn:aws:sqs:us-east-1:{account}:jobs"
+    )
+
+
+def test_engine_warnings_are_collected() -> None:
+    def body() -> dict[str, pulumi.Output[Any]]:
+        pulumi.log.warn("careful")
+        return {}
+
+    assert graph.run(body).warnings == ["careful"]

@@ -11,17 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
-from pulumi.runtime.mocks import MockMonitor
 
 from tap_cicd.errors import DeployError
 from tap_cicd.graph import invoke_answers
+from tap_cicd.local import seam
 from tap_cicd.local.provider import HANDLERS, Context, Handler
-from tap_cicd.local.provider.compute import ARCHIVE_DIGEST, code_digest
+from tap_cicd.local.provider.assets import normalize
 from tap_cicd.local.state import ResourceState, StackState, StateStore
 from tap_cicd.local.summary import (
     CREATED,
@@ -32,23 +32,6 @@ from tap_cicd.local.summary import (
     Event,
     Summary,
 )
-
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a wire-format marker
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a wire-format marker
-"""Pulumi's wire form of a secret: ``{SECRET_SIG_KEY: SECRET_SIG, "value": ...}``."""
-
-
-def reveal(value: Any) -> Any:
-    """Inputs with secrets unwrapped: the mock seam hands secret inputs over in their wire form
-    (pulumi-aws marks ``aws.ssm.Parameter.value`` secret), and AWS wants the plain value."""
-    if isinstance(value, Mapping):
-        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
-            return reveal(value.get("value"))
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [reveal(v) for v in value]
-    return value
-
 
 SUPERSEDED = "#superseded:"
 """State key suffix of a replaced resource that still exists until the end of the run."""
@@ -70,17 +53,8 @@ class Registration:
     custom: bool
     dependencies: list[str]
     ignore_changes: list[str]
-
-
-def normalize(value: Any) -> Any:
-    """Inputs as JSON-able data: assets become their content digest, so they diff by content."""
-    if isinstance(value, pulumi.AssetArchive):
-        return {ARCHIVE_DIGEST: code_digest(value)}
-    if isinstance(value, Mapping):
-        return {str(k): normalize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalize(v) for v in value]
-    return value
+    aliases: list[str] = field(default_factory=list)
+    """URNs the resource may have had before (``aliases``): its state moves from there."""
 
 
 def deletion_order(resources: list[ResourceState]) -> list[ResourceState]:
@@ -116,7 +90,11 @@ class Deployer:
         self.handlers = handlers
         self.summary = Summary()
         self.seen: set[str] = set()
+        self.moved: dict[str, str] = {}
+        """URN -> the alias URN its state was found under (and moved from) in this run."""
         self.errors: list[str] = []
+        self.crash: Exception | None = None
+        """The first programming error a registration raised (not an AWS error)."""
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
         self._active = 0
@@ -152,7 +130,7 @@ class Deployer:
         started = time.monotonic()
         with self._lock:
             self.seen.add(urn)
-            old = self.state.resources.get(urn)
+            old = self.state.resources.get(urn) or self._follow(registration)
         if not registration.custom:
             self._record(ResourceState(urn, typ, "", False, {}, {}, dependencies), None)
             return None, {}
@@ -167,11 +145,36 @@ class Deployer:
                     inputs[key] = old.inputs[key]
         try:
             operation, resource_id, computed = self._converge(handler, urn, old, inputs, wanted)
-        except (ClientError, BotoCoreError, TypeError, KeyError, RuntimeError) as error:
+        except (ClientError, BotoCoreError) as error:
             raise self._fail(f"{typ} {name}: {type(error).__name__}: {error}") from error
         resource = ResourceState(urn, typ, resource_id, True, wanted, computed, dependencies)
         self._record(resource, Event(operation, typ, name, time.monotonic() - started))
         return resource_id, {**inputs, **computed}
+
+    def _follow(self, registration: Registration) -> ResourceState | None:
+        """Move the state found under one of the resource's aliases to its URN (lock held).
+
+        Every other resource's dependency on the old URN follows, so the resource is diffed
+        (unchanged or updated) and never replaced or deleted. A custom resource of another
+        type is not the same resource: it stays, and is deleted as no longer declared.
+        """
+        urn = registration.urn
+        for alias in registration.aliases:
+            old = self.state.resources.get(alias)
+            if old is None or alias in self.seen:
+                continue
+            if old.custom and old.type != registration.type:
+                continue
+            old.urn = urn
+            self.state.resources = {
+                (urn if key == alias else key): value for key, value in self.state.resources.items()
+            }
+            for resource in self.state.resources.values():
+                resource.dependencies = [urn if d == alias else d for d in resource.dependencies]
+            self.moved[urn] = alias
+            self.store.save(self.state)
+            return old
+        return None
 
     def _converge(
         self,
@@ -231,6 +234,26 @@ class Deployer:
             self.errors.append(error.message)
         return error
 
+    def crashed(self, error: Exception) -> None:
+        """Keep the first programming error a registration raised, and take no new work."""
+        with self._lock:
+            if self.crash is None:
+                self.crash = error
+        self.stop()
+
+    def check(self, cause: BaseException | None = None) -> None:
+        """Raise the run's first failure once the registrations in flight have finished.
+
+        A programming error comes back as itself, with its traceback; AWS errors (and invokes
+        the target cannot answer) as the first one's ``DeployError``.
+        """
+        if self.crash is None and not self.errors:
+            return
+        self.settle()
+        if self.crash is not None:
+            raise self.crash
+        raise DeployError(self.errors[0]) from cause
+
     def delete_missing(self) -> None:
         """Delete what the state holds but the program no longer declares."""
         stale = [r for urn, r in self.state.resources.items() if urn not in self.seen]
@@ -261,7 +284,7 @@ class Deployer:
                     self.on_event(Event(DELETED, resource.type, name, seconds))
 
 
-class DeployMonitor(MockMonitor):
+class DeployMonitor(seam.Monitor):
     """A mock monitor whose registrations are deployed by a ``Deployer``."""
 
     def __init__(self, mocks: DeployMocks) -> None:
@@ -269,12 +292,14 @@ class DeployMonitor(MockMonitor):
         self.deploy_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:
-        """Hand the URN, dependencies and ignore_changes to the mocks, then register."""
-        parent = [request.parent] if request.parent else []
+        """Hand URN, dependencies, ignore_changes and aliases to the mocks, then register."""
+        seen = seam.read(self, request)
+        parent = [seen.parent] if seen.parent else []
         self.deploy_mocks.pending.request = (
-            self.make_urn(request.parent, request.type, request.name),
-            sorted({*request.dependencies, *parent}),
-            list(request.ignoreChanges),
+            seen.urn,
+            sorted({*seen.dependencies, *parent}),
+            seen.ignore_changes,
+            seam.alias_urns(request, self.deploy_mocks.deployer.moved),
         )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
@@ -290,25 +315,28 @@ class DeployMocks(pulumi.runtime.Mocks):
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
         """Deploy the resource the monitor is registering on this thread."""
-        urn, dependencies, ignore_changes = self.pending.request
+        urn, dependencies, ignore_changes, aliases = self.pending.request
         registration = Registration(
             urn,
             args.typ,
             args.name,
-            dict(reveal(dict(args.inputs))),
+            dict(seam.reveal(dict(args.inputs))),
             bool(args.custom),
             dependencies,
             ignore_changes,
+            aliases,
         )
+        # The first failure stops the deploy: this and every later registration is answered
+        # without touching AWS, and run_program raises the failure once the engine is done.
+        # Raising here would only make the engine's worker threads format tracebacks
+        # concurrently (which CPython 3.11's ast module dislikes).
         try:
             return self.deployer.apply(registration)
         except DeployError:
-            # The first failure stops the deploy: this and every later registration is
-            # answered without touching AWS, and run_program raises the error once the
-            # engine is done. Raising here would only make the engine's worker threads
-            # format tracebacks concurrently (which CPython 3.11's ast module dislikes).
             self.deployer.stop()
-            return f"{args.name}-not-deployed", dict(args.inputs)
+        except Exception as error:  # noqa: BLE001 - a programming error: check() re-raises it
+            self.deployer.crashed(error)
+        return f"{args.name}-not-deployed", dict(args.inputs)
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -329,39 +357,30 @@ def run_program(
     config: Mapping[str, str],
     project: str = "tap",
 ) -> dict[str, Any]:
-    """Run ``program`` with ``config`` through the deployer; returns the stack's exports."""
+    """Run ``program`` with ``config`` through the deployer; returns the stack's exports.
+
+    An AWS error stops the deploy as a ``DeployError``; a programming error (a ``TypeError``
+    in a handler, say) is raised as itself, and so is the program's own.
+    """
     mocks = DeployMocks(deployer)
-    pulumi.runtime.set_mocks(
-        mocks,
-        project=project,
-        stack=deployer.state.stack,
-        preview=False,
-        monitor=DeployMonitor(mocks),
-    )
+    seam.install(mocks, DeployMonitor(mocks), project=project, stack=deployer.state.stack)
     pulumi.runtime.set_all_config(dict(config))
     exports: dict[str, Any] = {}
 
     def body() -> pulumi.Output[None]:
         program()
-        root = pulumi.runtime.get_root_resource()
-        outputs: dict[str, Any] = dict(getattr(root, "outputs", {}))
-        return pulumi.Output.all(**outputs).apply(exports.update)
+        return pulumi.Output.all(**seam.exports()).apply(exports.update)
 
-    wait_for_all: Callable[[], None] = pulumi.runtime.test(body)  # type: ignore[no-untyped-call]
     try:
-        wait_for_all()
-        if deployer.errors:
-            raise DeployError(deployer.errors[0])
-    except DeployError:
-        deployer.settle()
-        raise
+        seam.run(body)
     except Exception as error:
-        # Other registrations may still be running in the engine's threads: let them
-        # finish (and record what they did) before anyone reads or writes the state again.
+        # Other registrations may still be running in the engine's threads: let them finish
+        # (and record what they did) before anyone reads or writes the state again. A deploy
+        # failure is the cause; the program's error is then only its echo.
+        deployer.check(cause=error)
         deployer.settle()
-        if deployer.errors:  # the first deploy error is the cause; the rest is its echo
-            raise DeployError(deployer.errors[0]) from error
         raise
     finally:
         pulumi.runtime.set_all_config({})
+    deployer.check()
     return exports

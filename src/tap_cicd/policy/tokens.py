@@ -1,37 +1,65 @@
-"""The Pulumi type tokens the rules judge."""
+"""The Pulumi type tokens the rules judge: the registry's, and those tap never deploys.
+
+A type tap deploys has its token in its registry entry (``tap_cicd.local.provider``); the
+rules name it through these constants. The last few are types the rules forbid or judge
+without the program ever declaring them, so no entry holds them.
+"""
 
 from __future__ import annotations
 
-KEY = "aws:kms/key:Key"
-ALIAS = "aws:kms/alias:Alias"
-BUCKET = "aws:s3/bucket:Bucket"
-PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-BUCKET_ENCRYPTION = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+from tap_cicd.local.provider import (
+    codebuild,
+    codepipeline,
+    ecr,
+    events,
+    iam,
+    kms,
+    lambda_,
+    logs,
+    s3,
+    sns,
+    sqs,
 )
-VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
-REPOSITORY = "aws:ecr/repository:Repository"
+
+KEY = kms.KEY.type
+ALIAS = kms.ALIAS.type
+BUCKET = s3.BUCKET.type
+PUBLIC_ACCESS_BLOCK = s3.PUBLIC_ACCESS_BLOCK.type
+BUCKET_POLICY = s3.POLICY.type
+OWNERSHIP = s3.OWNERSHIP.type
+BUCKET_ENCRYPTION = s3.ENCRYPTION.type
+VERSIONING = s3.VERSIONING.type
+BUCKET_LIFECYCLE = s3.LIFECYCLE.type
+BUCKET_LOGGING = s3.LOGGING.type
+REPOSITORY = ecr.REPOSITORY.type
+ECR_LIFECYCLE = ecr.LIFECYCLE_POLICY.type
+PROJECT = codebuild.PROJECT.type
+PIPELINE = codepipeline.PIPELINE.type
+FUNCTION = lambda_.FUNCTION.type
+INVOKE_CONFIG = lambda_.INVOKE_CONFIG.type
+ROLE = iam.ROLE.type
+ROLE_POLICY = iam.ROLE_POLICY.type
+EVENT_RULE = events.RULE.type
+EVENT_TARGET = events.TARGET.type
+TOPIC = sns.TOPIC.type
+TOPIC_POLICY = sns.TOPIC_POLICY.type
+QUEUE = sqs.QUEUE.type
+QUEUE_POLICY = sqs.QUEUE_POLICY.type
+LOG_GROUP = logs.LOG_GROUP.type
+
+# Judged, never deployed: the rules forbid these or would judge them if the program grew them.
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
-ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-PROJECT = "aws:codebuild/project:Project"
 SOURCE_CREDENTIAL = "aws:codebuild/sourceCredential:SourceCredential"
-PIPELINE = "aws:codepipeline/pipeline:Pipeline"
-FUNCTION = "aws:lambda/function:Function"
 PERMISSION = "aws:lambda/permission:Permission"
-INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
-EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
-EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
-QUEUE = "aws:sqs/queue:Queue"
-QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+JUDGED_ONLY = (
+    REPOSITORY_POLICY,
+    SOURCE_CREDENTIAL,
+    PERMISSION,
+    POLICY,
+    ROLE_POLICY_ATTACHMENT,
+    POLICY_ATTACHMENT,
+)
+"""The tokens above that no registry entry holds."""

@@ -1,14 +1,12 @@
-"""The local provider: resource type token -> how to create, update and delete it with boto3."""
+"""The local provider: the registry of resource types, run against an endpoint with boto3.
+
+``model.py`` says what an entry holds, one module per AWS service holds the entries (and the
+call code specific to them), ``engine.py`` runs them and ``registry.py`` lists them.
+"""
 
 from __future__ import annotations
 
-from tap_cicd.local.provider import compute, ecr, iam, kms, logs, messaging, s3
-from tap_cicd.local.provider._common import Context, Handler
+from tap_cicd.local.provider.engine import Context, Handler
+from tap_cicd.local.provider.registry import HANDLERS, REGISTRY
 
-HANDLERS: dict[str, Handler] = {
-    handler.type: handler
-    for module in (kms, s3, ecr, logs, iam, messaging, compute)
-    for handler in module.HANDLERS
-}
-
-__all__ = ["HANDLERS", "Context", "Handler"]
+__all__ = ["HANDLERS", "REGISTRY", "Context", "Handler"]

@@ -2,74 +2,63 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tap_cicd.local import quirks
-from tap_cicd.local.provider._common import (
-    Context,
-    Handler,
+from tap_cicd.local.provider.engine import error_code
+from tap_cicd.local.provider.model import (
+    ID,
+    Call,
     Inputs,
     Outputs,
-    error_code,
-    ignore_missing,
+    Ref,
+    ResourceType,
+    Update,
+    by_input,
+    given,
     integer,
-    reapply,
-    tag_list,
+    settable,
 )
 
 DEFAULT_REGION = "us-east-1"
+"""The one region where CreateBucket takes no location constraint."""
 DELETE_ATTEMPTS = 3
 
 
-def _bucket_outputs(ctx: Context, name: str) -> Outputs:
+def _bucket_outputs(ref: Ref) -> Outputs:
     return {
-        "arn": f"arn:aws:s3:::{name}",
-        "bucket": name,
-        "region": ctx.region,
-        "bucketDomainName": f"{name}.s3.amazonaws.com",
+        "arn": f"arn:{ref.partition}:s3:::{ref.id}",
+        "bucket": ref.id,
+        "region": ref.region,
+        "bucketDomainName": f"{ref.id}.s3.amazonaws.com",
     }
 
 
-def create_bucket(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
-    name = inputs["bucket"]
-    s3 = ctx.clients("s3")
-    params: dict[str, Any] = {"Bucket": name}
-    if ctx.region != DEFAULT_REGION:
-        params["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
-    # An interrupted run may have created it: adopt it.
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(**params)
-    _tag_bucket(ctx, name, inputs)
-    return name, _bucket_outputs(ctx, name)
+def _location(ref: Ref) -> dict[str, Any]:
+    if ref.region == DEFAULT_REGION:
+        return {}
+    return {"CreateBucketConfiguration": {"LocationConstraint": ref.region}}
 
 
-def _tag_bucket(ctx: Context, name: str, inputs: Inputs, old: Inputs | None = None) -> None:
+def _tag_bucket(ref: Ref) -> None:
     """PutBucketTagging replaces the whole set; with no tags left the set is deleted."""
-    if inputs.get("tags"):
-        ctx.clients("s3").put_bucket_tagging(
-            Bucket=name, Tagging={"TagSet": tag_list(inputs["tags"])}
-        )
-    elif old and old.get("tags"):
-        ctx.clients("s3").delete_bucket_tagging(Bucket=name)
+    if tags := ref.inputs.get("tags"):
+        tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+        ref.call("put_bucket_tagging", Bucket=ref.id, Tagging={"TagSet": tag_set})
+    else:
+        ref.call("delete_bucket_tagging", Bucket=ref.id)
 
 
-def update_bucket(ctx: Context, name: str, old: Inputs, new: Inputs) -> Outputs:
-    _tag_bucket(ctx, name, new, old)
-    return _bucket_outputs(ctx, name)
-
-
-def delete_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
-    s3 = ctx.clients("s3")
+def _delete_bucket(ref: Ref) -> None:
     attempt = 0
     while True:
         attempt += 1
-        if inputs.get("forceDestroy"):
-            ignore_missing(lambda: _empty(ctx, name))
+        if ref.inputs.get("forceDestroy"):
+            _empty(ref)
         try:
-            ignore_missing(lambda: s3.delete_bucket(Bucket=name))
+            ref.call("delete_bucket", Bucket=ref.id)
             return
         except ClientError as error:
             # Access logs keep arriving in a log bucket until its sources are gone.
@@ -77,83 +66,77 @@ def delete_bucket(ctx: Context, name: str, inputs: Inputs) -> None:
                 raise
 
 
-def _empty(ctx: Context, name: str) -> None:
+def _empty(ref: Ref) -> None:
     """Delete every object version and delete marker (``force_destroy``)."""
-    s3 = ctx.clients("s3")
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+    for page in ref.client.get_paginator("list_object_versions").paginate(Bucket=ref.id):
         doomed = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
         if doomed:
-            s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+            ref.call("delete_objects", Bucket=ref.id, Delete={"Objects": doomed, "Quiet": True})
 
 
-def _bucket_config(
-    type_: str,
-    put: Any,
-    remove: Any,
-) -> Handler:
-    """A configuration resource: its id is the bucket; create and update are the same PUT."""
-
-    def apply(ctx: Context, _urn: str, inputs: Inputs) -> tuple[str, Outputs]:
-        put(ctx, inputs)
-        return str(inputs["bucket"]), {}
-
-    return Handler(
-        type=type_,
-        create=apply,
-        update=reapply(apply),
-        delete=lambda ctx, bucket, inputs: ignore_missing(lambda: remove(ctx, bucket)),
-        replace_on=("bucket",),
-    )
+def _read_bucket(ref: Ref) -> dict[str, Any]:
+    ref.call("head_bucket", Bucket=ref.id)  # 404 when it is gone
+    try:
+        tag_set = ref.call("get_bucket_tagging", Bucket=ref.id)["TagSet"]
+    except ClientError as error:
+        if error_code(error) != "NoSuchTagSet":
+            raise
+        tag_set = []
+    return {"tags": {t["Key"]: t["Value"] for t in tag_set}}
 
 
-def _put_public_access_block(ctx: Context, inputs: Inputs) -> None:
+BUCKET = ResourceType(
+    type="aws:s3/bucket:Bucket",
+    service="s3",
+    id=by_input("bucket"),
+    create=Call("create_bucket", _location, Bucket=ID),
+    exists=("BucketAlreadyOwnedByYou",),
+    read=_read_bucket,
+    updates=(Update(("tags",), _tag_bucket, after_create=True),),
+    delete=_delete_bucket,
+    outputs=_bucket_outputs,
+    replace_on=("bucket",),
+)
+
+
+def _config(token: str, put: Call, read: tuple[str, str | None], delete: Call) -> ResourceType:
+    """A bucket's configuration resource: its id is the bucket; create and update are one PUT.
+
+    Every call names the bucket; ``read`` is the getter and the key of its answer that holds
+    the configuration (``None``: all of it).
+    """
+    on_put, on_delete = (Call(c.operation, c.params, Bucket=ID, **c.fields) for c in (put, delete))
+    getter, key = read
+    answer = Call(getter, Bucket=ID, result=lambda _ref, response: _part(response, key))
+    return settable(token, "s3", on_put, of="bucket", read=answer, delete=on_delete)
+
+
+def _part(response: Any, key: str | None) -> Any:
+    if key is None:
+        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+    return response.get(key)
+
+
+def _public_access_block(ref: Ref) -> dict[str, bool]:
     keys = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
-    config = {k: bool(inputs.get(k[0].lower() + k[1:], False)) for k in keys}
-    ctx.clients("s3").put_public_access_block(
-        Bucket=inputs["bucket"], PublicAccessBlockConfiguration=config
-    )
+    return {k: bool(ref.inputs.get(k[0].lower() + k[1:], False)) for k in keys}
 
 
-def _put_ownership(ctx: Context, inputs: Inputs) -> None:
-    ctx.clients("s3").put_bucket_ownership_controls(
-        Bucket=inputs["bucket"],
-        OwnershipControls={"Rules": [{"ObjectOwnership": inputs["rule"]["objectOwnership"]}]},
-    )
-
-
-def _put_versioning(ctx: Context, inputs: Inputs) -> None:
-    status = inputs["versioningConfiguration"]["status"]
-    ctx.clients("s3").put_bucket_versioning(
-        Bucket=inputs["bucket"], VersioningConfiguration={"Status": status}
-    )
-
-
-def _suspend_versioning(ctx: Context, bucket: str) -> None:
-    # A versioned bucket cannot go back to unversioned; the provider suspends it.
-    ctx.clients("s3").put_bucket_versioning(
-        Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
-    )
-
-
-def _put_encryption(ctx: Context, inputs: Inputs) -> None:
+def _encryption(ref: Ref) -> dict[str, Any]:
     rules = []
-    for rule in inputs["rules"]:
+    for rule in ref.inputs["rules"]:
         default = rule["applyServerSideEncryptionByDefault"]
         by_default = {"SSEAlgorithm": default["sseAlgorithm"]}
         if default.get("kmsMasterKeyId"):
             by_default["KMSMasterKeyID"] = default["kmsMasterKeyId"]
+        enabled = bool(rule.get("bucketKeyEnabled", False))
         rules.append(
-            {
-                "ApplyServerSideEncryptionByDefault": by_default,
-                "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled", False)),
-            }
+            {"ApplyServerSideEncryptionByDefault": by_default, "BucketKeyEnabled": enabled}
         )
-    ctx.clients("s3").put_bucket_encryption(
-        Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
-    )
+    return {"Rules": rules}
 
 
 def lifecycle_rule(rule: Inputs) -> dict[str, Any]:
@@ -174,86 +157,92 @@ def lifecycle_rule(rule: Inputs) -> dict[str, Any]:
     return api
 
 
-def _put_lifecycle(ctx: Context, inputs: Inputs) -> None:
-    ctx.clients("s3").put_bucket_lifecycle_configuration(
-        Bucket=inputs["bucket"],
-        LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in inputs["rules"]]},
-    )
-
-
-def _put_logging(ctx: Context, inputs: Inputs) -> None:
-    ctx.clients("s3").put_bucket_logging(
-        Bucket=inputs["bucket"],
-        BucketLoggingStatus={
+PUBLIC_ACCESS_BLOCK = _config(
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    Call("put_public_access_block", PublicAccessBlockConfiguration=_public_access_block),
+    read=("get_public_access_block", "PublicAccessBlockConfiguration"),
+    delete=Call("delete_public_access_block"),
+)
+OWNERSHIP = _config(
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    Call(
+        "put_bucket_ownership_controls",
+        OwnershipControls=lambda ref: {
+            "Rules": [{"ObjectOwnership": ref.inputs["rule"]["objectOwnership"]}]
+        },
+    ),
+    read=("get_bucket_ownership_controls", "OwnershipControls"),
+    delete=Call("delete_bucket_ownership_controls"),
+)
+VERSIONING = _config(
+    "aws:s3/bucketVersioning:BucketVersioning",
+    Call(
+        "put_bucket_versioning",
+        VersioningConfiguration=lambda ref: {
+            "Status": ref.inputs["versioningConfiguration"]["status"]
+        },
+    ),
+    read=("get_bucket_versioning", "Status"),
+    # A versioned bucket cannot go back to unversioned; the provider suspends it.
+    delete=Call("put_bucket_versioning", VersioningConfiguration={"Status": "Suspended"}),
+)
+ENCRYPTION = _config(
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    Call("put_bucket_encryption", ServerSideEncryptionConfiguration=_encryption),
+    read=("get_bucket_encryption", "ServerSideEncryptionConfiguration"),
+    delete=Call("delete_bucket_encryption"),
+)
+LIFECYCLE = _config(
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    Call(
+        "put_bucket_lifecycle_configuration",
+        LifecycleConfiguration=lambda ref: {
+            "Rules": [lifecycle_rule(r) for r in ref.inputs["rules"]]
+        },
+    ),
+    read=("get_bucket_lifecycle_configuration", "Rules"),
+    delete=Call("delete_bucket_lifecycle"),
+)
+LOGGING = _config(
+    "aws:s3/bucketLogging:BucketLogging",
+    Call(
+        "put_bucket_logging",
+        BucketLoggingStatus=lambda ref: {
             "LoggingEnabled": {
-                "TargetBucket": inputs["targetBucket"],
-                "TargetPrefix": inputs.get("targetPrefix", ""),
+                "TargetBucket": ref.inputs["targetBucket"],
+                "TargetPrefix": ref.inputs.get("targetPrefix", ""),
             }
         },
-    )
-
-
-def _put_policy(ctx: Context, inputs: Inputs) -> None:
-    ctx.clients("s3").put_bucket_policy(
-        Bucket=inputs["bucket"], Policy=quirks.bucket_policy(inputs["policy"])
-    )
-
-
-def _put_notification(ctx: Context, inputs: Inputs) -> None:
-    config: dict[str, Any] = {}
-    if inputs.get("eventbridge"):
-        config["EventBridgeConfiguration"] = {}
-    ctx.clients("s3").put_bucket_notification_configuration(
-        Bucket=inputs["bucket"], NotificationConfiguration=config
-    )
-
-
-HANDLERS = [
-    Handler(
-        type="aws:s3/bucket:Bucket",
-        create=create_bucket,
-        update=update_bucket,
-        delete=delete_bucket,
-        replace_on=("bucket",),
     ),
-    _bucket_config(
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        _put_public_access_block,
-        lambda ctx, b: ctx.clients("s3").delete_public_access_block(Bucket=b),
-    ),
-    _bucket_config(
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        _put_ownership,
-        lambda ctx, b: ctx.clients("s3").delete_bucket_ownership_controls(Bucket=b),
-    ),
-    _bucket_config(
-        "aws:s3/bucketVersioning:BucketVersioning", _put_versioning, _suspend_versioning
-    ),
-    _bucket_config(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        _put_encryption,
-        lambda ctx, b: ctx.clients("s3").delete_bucket_encryption(Bucket=b),
-    ),
-    _bucket_config(
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        _put_lifecycle,
-        lambda ctx, b: ctx.clients("s3").delete_bucket_lifecycle(Bucket=b),
-    ),
-    _bucket_config(
-        "aws:s3/bucketLogging:BucketLogging",
-        _put_logging,
-        lambda ctx, b: ctx.clients("s3").put_bucket_logging(Bucket=b, BucketLoggingStatus={}),
-    ),
-    _bucket_config(
-        "aws:s3/bucketPolicy:BucketPolicy",
-        _put_policy,
-        lambda ctx, b: ctx.clients("s3").delete_bucket_policy(Bucket=b),
-    ),
-    _bucket_config(
-        "aws:s3/bucketNotification:BucketNotification",
-        _put_notification,
-        lambda ctx, b: ctx.clients("s3").put_bucket_notification_configuration(
-            Bucket=b, NotificationConfiguration={}
+    read=("get_bucket_logging", "LoggingEnabled"),
+    delete=Call("put_bucket_logging", BucketLoggingStatus={}),
+)
+POLICY = _config(
+    "aws:s3/bucketPolicy:BucketPolicy",
+    Call("put_bucket_policy", Policy=given("policy", then=quirks.bucket_policy)),
+    read=("get_bucket_policy", "Policy"),
+    delete=Call("delete_bucket_policy"),
+)
+NOTIFICATION = _config(
+    "aws:s3/bucketNotification:BucketNotification",
+    Call(
+        "put_bucket_notification_configuration",
+        NotificationConfiguration=lambda ref: (
+            {"EventBridgeConfiguration": {}} if ref.inputs.get("eventbridge") else {}
         ),
     ),
-]
+    read=("get_bucket_notification_configuration", None),
+    delete=Call("put_bucket_notification_configuration", NotificationConfiguration={}),
+)
+
+TYPES = (
+    BUCKET,
+    PUBLIC_ACCESS_BLOCK,
+    OWNERSHIP,
+    VERSIONING,
+    ENCRYPTION,
+    LIFECYCLE,
+    LOGGING,
+    POLICY,
+    NOTIFICATION,
+)
