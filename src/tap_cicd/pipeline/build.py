@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from tap_cicd import documents
 from tap_cicd.config import Architecture
 from tap_cicd.pipeline._context import Context, document
+from tap_cicd.pipeline.logs import stack_log_group
 from tap_cicd.pipeline.roles import service_role
 
 RESOURCE_TYPE = "tap:cicd:Build"
@@ -51,14 +52,7 @@ class Build(pulumi.ComponentResource):
     ) -> None:
         super().__init__(RESOURCE_TYPE, name, None, opts)
         ctx = args.context.within(self)
-        logs = aws.cloudwatch.LogGroup(
-            f"{ctx.base}-build-logs",
-            name=ctx.naming.build_log_group(),
-            retention_in_days=ctx.settings.log_retention_days,
-            kms_key_id=args.key_arn,
-            tags=ctx.tags,
-            opts=ctx.opts(),
-        )
+        logs = stack_log_group(ctx, "build", ctx.naming.build_log_group(), args.key_arn)
         role, policy = service_role(
             ctx,
             "build",

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from tap_cicd import documents
 from tap_cicd.config import Settings
 from tap_cicd.pipeline._context import Context, document
+from tap_cicd.pipeline.logs import stack_log_group
 from tap_cicd.pipeline.roles import service_role
 
 RESOURCE_TYPE = "tap:cicd:DeployStep"
@@ -75,14 +76,7 @@ class DeployStep(pulumi.ComponentResource):
     ) -> None:
         super().__init__(RESOURCE_TYPE, name, None, opts)
         ctx = args.context.within(self)
-        logs = aws.cloudwatch.LogGroup(
-            f"{ctx.base}-deploy-logs",
-            name=ctx.naming.deploy_log_group(),
-            retention_in_days=ctx.settings.log_retention_days,
-            kms_key_id=args.key_arn,
-            tags=ctx.tags,
-            opts=ctx.opts(),
-        )
+        logs = stack_log_group(ctx, "deploy", ctx.naming.deploy_log_group(), args.key_arn)
         # A plain String: a digest and a commit are not secret, and readers need no key grant.
         parameter = aws.ssm.Parameter(
             f"{ctx.base}-release",
