@@ -1,8 +1,9 @@
 """The embedded default target: a local AWS emulator and a deployer on Pulumi's mock seam.
 
-Layered like moto (``responses.py`` vs ``models.py``): ``provider/`` is the thin part that
-talks to AWS APIs, one function per resource type and operation; ``state.py`` and
-``deployer.py`` hold state, ordering and diffing, and are tested apart from it.
+Layered like moto (``responses.py`` vs ``models.py``): ``provider/`` is the part that talks
+to AWS APIs, a registry with one data entry per resource type run by one engine;
+``state.py`` and ``deployer.py`` hold state, ordering and diffing, and are tested apart
+from it; ``seam.py`` is the one place that touches Pulumi's mock seam.
 """
 
 from __future__ import annotations
