@@ -1,4 +1,5 @@
-# The two commands a user needs: `make up` and `make test`. Both create .venv when missing.
+# The two commands a user needs: `make up` and `make test`. Both (re)create .venv when it is
+# missing or its Python is older than the project requires.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: up test lint unit check integration clean
 
+# requires-python in pyproject.toml (">=3.11"): a .venv whose Python is older, or broken, is
+# made again (and with it the installed project).
+MIN_PYTHON := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)"/\1/p' pyproject.toml)
+PYTHON_CHECK = -c 'import sys; sys.exit(sys.version_info < ($(subst .,$(comma) ,$(MIN_PYTHON)),))'
+comma := ,
+ifneq ($(shell $(BIN)/python $(PYTHON_CHECK) 2>/dev/null && echo ok),ok)
+.PHONY: $(BIN)/python
+endif
+
 $(BIN)/python:
+	@$(PYTHON) $(PYTHON_CHECK) || { echo "make: $(PYTHON) is older than Python $(MIN_PYTHON) (requires-python): run make PYTHON=python$(MIN_PYTHON) or newer" >&2; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
-from rich.tree import Tree
 
-from tap_cicd.config import ENV_VARS, Settings, read_raw
+from tap_cicd import stack_file
+from tap_cicd.config import Settings
+from tap_cicd.config_command import config_app
 from tap_cicd.errors import UsageError
-from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
-from tap_cicd.local.summary import OPERATIONS, UNCHANGED, Event, Summary
-from tap_cicd.reporting import ReportedGroup
+from tap_cicd.local.summary import Summary
+from tap_cicd.reporting import ReportedGroup, print_plan, print_result, progress
+from tap_cicd.stack_file import DEFAULT_STACK, JsonOption, StackOption, region_of, tap_values
 
 # Commands import what only they need (boto3, the Pulumi engine and program, the policy
 # pack, and the Automation API only for --target aws) in their bodies, so that every tap
@@ -41,6 +43,24 @@ emulator_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(config_app, name="config")
+
+
+def show_version(wanted: bool) -> None:
+    """``--version``: the installed distribution's version."""
+    if wanted:
+        typer.echo(f"tap {version('tap-cicd')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Deploy tap's CI/CD pipeline stack: to the embedded AWS emulator (default) or to AWS."""
 
 
 class Target(StrEnum):
@@ -50,27 +70,46 @@ class Target(StrEnum):
     AWS = "aws"
 
 
-DEFAULT_STACK = "dev"
 OUTPUTS_FILE = Path("cfn-outputs") / "flat-outputs.json"
 
-StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name.")]
+
+def check_port(value: int | None) -> int | None:
+    """``--port``: 0-65535 (one line, not click's usage block)."""
+    if value is not None and not 0 <= value <= 65535:
+        raise UsageError(f"invalid --port {value}: expected a port number 0-65535")
+    return value
+
+
 ConfigOption = Annotated[
     list[str] | None,
     typer.Option("--config", "-c", help="Config value key=value (namespace tap: optional)."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 TargetOption = Annotated[
     Target, typer.Option("--target", "-t", help="local (the emulator) or aws (Pulumi's engine).")
 ]
+RefreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--refresh/--no-refresh",
+        help="Read the stack's resources back first (what was deleted or changed outside tap).",
+    ),
+]
 PortOption = Annotated[
     int | None,
-    typer.Option("--port", help="Emulator port on 127.0.0.1 (0: any free port; default 4566)."),
+    typer.Option(
+        "--port",
+        help="Emulator port on 127.0.0.1 (0: any free port; default: the running one's or 4566).",
+        callback=check_port,
+    ),
 ]
 
 
 def home() -> Path:
-    """Where tap keeps the emulator's pid and the stacks' state (``TAP_HOME``, default .tap)."""
-    return Path(os.environ.get("TAP_HOME", ".tap"))
+    """Where tap keeps the emulator's pid and the stacks' state (``TAP_HOME``, default .tap);
+    a file there is refused before anything runs."""
+    path = Path(os.environ.get("TAP_HOME", ".tap"))
+    stack_file.check_writable(path, "TAP_HOME", directory=True)
+    return path
 
 
 def outputs_file() -> Path:
@@ -78,137 +117,62 @@ def outputs_file() -> Path:
     return Path(os.environ.get("TAP_OUTPUTS_FILE", str(OUTPUTS_FILE)))
 
 
-def default_port() -> int:
-    """The emulator port (``TAP_EMULATOR_PORT``, default 4566)."""
-    value = os.environ.get("TAP_EMULATOR_PORT", str(DEFAULT_PORT))
-    if not value.isdigit() or int(value) > 65535:
+def default_port() -> int | None:
+    """The emulator port from ``TAP_EMULATOR_PORT``; ``None`` when unset (the running
+    emulator's, or 4566)."""
+    value = os.environ.get("TAP_EMULATOR_PORT")
+    # ASCII digits only: str.isdigit also accepts "⁴⁶⁴¹", which int() refuses.
+    if value is not None and (not re.fullmatch(r"[0-9]{1,5}", value) or int(value) > 65535):
         raise UsageError(f"invalid TAP_EMULATOR_PORT '{value}': expected a port number 0-65535")
-    return int(value)
+    return None if value is None else int(value)
 
 
 def parse_config(pairs: list[str] | None, stack: str) -> dict[str, str]:
     """``Pulumi.<stack>.yaml``'s values, overridden by ``-c key=value``; keys as ``tap:key``."""
-    return {**stack_file_config(stack), **overrides(pairs)}
+    return {**stack_file.read_config(stack), **overrides(pairs)}
 
 
 def overrides(pairs: list[str] | None) -> dict[str, str]:
-    """The ``-c key=value`` pairs, keys namespaced (``tap:`` unless they name one)."""
+    """The ``-c key=value`` pairs, keys namespaced (``tap:`` unless they name one) and known."""
     values = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"invalid -c '{pair}': expected key=value")
-        values[key if ":" in key else f"tap:{key}"] = value
+        values[stack_file.namespaced(key)] = value
     return values
 
 
-def stack_file_config(stack: str) -> dict[str, str]:
-    """The ``config:`` of ``Pulumi.<stack>.yaml`` in the current directory, if there is one."""
-    path = Path(f"Pulumi.{stack}.yaml")
-    if not path.exists():
-        return {}
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        problem = " ".join(str(error).split())
-        raise UsageError(f"{path} is not valid YAML: {problem}") from None
-    if not isinstance(loaded, dict):
-        raise UsageError(f"{path}: expected a mapping with a 'config' key")
-    config = loaded.get("config") or {}
-    if not isinstance(config, dict):
-        raise UsageError(f"{path}: 'config' must be a mapping")
-    return {
-        str(k): v if isinstance(v, str) else json.dumps(v)
-        for k, v in config.items()
-        if isinstance(v, str | int | float | bool | list | dict)
-    }
+def validate(config: Mapping[str, str], stack: str) -> Settings:
+    """Validate the config before anything starts (the program validates it again)."""
+    return stack_file.validate(config, stack)
 
 
-def tap_values(config: Mapping[str, str]) -> dict[str, str | None]:
-    """The ``tap:`` keys without their namespace, with the environment filling the gaps."""
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("tap:")}
-    unknown = sorted(set(raw) - set(ENV_VARS))
-    values = read_raw(raw.get)
-    values.update({key: raw[key] for key in unknown})  # so validation names them
-    return values
-
-
-def validate(config: Mapping[str, str]) -> Settings:
-    """Validate the tap config before anything starts (the program validates it again)."""
-    return Settings.from_raw(tap_values(config))
-
-
-def region_of(config: Mapping[str, str]) -> str:
-    """``aws:region`` from the config, or the local default."""
-    return config.get("aws:region", DEFAULT_REGION)
-
-
-def write_outputs(outputs: Mapping[str, Any]) -> Path:
-    """Write the outputs flat (``{"name": value}``) where the integration tests read them."""
+def write_outputs(outputs: Mapping[str, Any], stack: str) -> tuple[Path, str | None]:
+    """Write the outputs flat (``{"name": value}``) where the integration tests read them, as
+    ``stack``'s; returns the file and the stack it described before, when another one."""
     path = outputs_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in outputs.items()}
-    path.write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def progress(console: Console, quiet: bool) -> Callable[[Event], None]:
-    """One line per resource as it completes (unchanged ones are only counted)."""
-    symbols = {"created": "+", "updated": "~", "replaced": "+-", "deleted": "-"}
-
-    def show(event: Event) -> None:
-        if quiet or event.operation == UNCHANGED:
-            return
-        console.print(
-            f" {symbols[event.operation]:>2} {event.operation:<8} {event.type} "
-            f"[bold]{event.name}[/bold] [dim]({event.seconds:.2f}s)[/dim]",
-            highlight=False,
-        )
-
-    return show
-
-
-def summary_line(summary: Summary) -> str:
-    """Pulumi-style closing summary."""
-    counts = ", ".join(f"{summary.counts[op]} {op}" for op in OPERATIONS)
-    return (
-        f"Resources: {counts}. Duration: {summary.seconds:.1f}s. AWS write calls: {summary.writes}."
-    )
-
-
-def print_result(console: Console, summary: Summary, as_json: bool, outputs: bool = True) -> None:
-    """The notes, the summary and the outputs, as text or JSON."""
-    if as_json:
-        payload = {
-            "counts": summary.counts,
-            "seconds": round(summary.seconds, 3),
-            "writes": summary.writes,
-            "notes": summary.notes,
-            "outputs": summary.outputs,
-        }
-        typer.echo(json.dumps(payload, indent=2, sort_keys=True))
-        return
-    for note in summary.notes:
-        console.print(f"note: {note}", highlight=False)
-    console.print(summary_line(summary), highlight=False)
-    if outputs and summary.outputs:
-        console.print("Outputs:")
-        for key, value in sorted(summary.outputs.items()):
-            console.print(f"  {key}: {value}", highlight=False)
+    return path, stack_file.write_outputs(path, outputs, stack)
 
 
 @app.command()
-def up(
+def up(  # noqa: PLR0917 - one parameter per option of the command
     stack: StackOption = DEFAULT_STACK,
     target: TargetOption = Target.LOCAL,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     port: PortOption = None,
+    refresh: RefreshOption = True,
 ) -> None:
-    """Deploy the stack, then print its outputs and write them to cfn-outputs/flat-outputs.json."""
+    """Refresh, plan and deploy the stack; print its outputs and write them to the outputs file.
+
+    Stops before any write when a resource it would create belongs to another stack (exit 10).
+    """
     console = Console(soft_wrap=True)
     values = parse_config(config, stack)
-    validate(values)
+    validate(values, stack)
+    # Every local path is checked before the first write, not after the whole deploy.
+    stack_file.check_writable(outputs_file(), "the outputs file (TAP_OUTPUTS_FILE)")
     if target is Target.AWS:
         from tap_cicd import aws_target
 
@@ -218,15 +182,23 @@ def up(
     else:
         from tap_cicd.local.target import LocalTarget, project_program
 
+        def starting(chosen: int) -> None:
+            typer.echo(f"starting the emulator on 127.0.0.1:{chosen}", err=as_json)
+
         summary = LocalTarget(home(), region_of(values)).up(
             stack,
             project_program(Path.cwd()),
             values,
             progress(console, as_json),
             port if port is not None else default_port(),
+            refresh=refresh,
+            on_start=starting,
         )
-    path = write_outputs(summary.outputs)
+    path, before = write_outputs(summary.outputs, stack)
     print_result(console, summary, as_json)
+    if before is not None:
+        note = f"note: {path} now describes stack '{stack}' (it described '{before}')"
+        typer.echo(note, err=as_json)  # stdout stays JSON
     if not as_json:
         console.print(f"Outputs written to {path}", highlight=False)
 
@@ -245,9 +217,15 @@ def destroy(
         aws_target.destroy(Path.cwd(), stack, console.print)
         summary = Summary()
     else:
+        from tap_cicd.local.state import StateStore
         from tap_cicd.local.target import LocalTarget
 
-        summary = LocalTarget(home()).destroy(stack, progress(console, as_json))
+        if StateStore(home()).exists(stack):
+            summary = LocalTarget(home()).destroy(stack, progress(console, as_json))
+        else:
+            summary = Summary(notes=[f"nothing to destroy: stack '{stack}' has no state"])
+    if stack_file.remove_outputs(outputs_file(), stack):
+        summary.notes.append(f"removed {outputs_file()}: it described stack '{stack}'")
     print_result(console, summary, as_json, outputs=False)
 
 
@@ -270,27 +248,39 @@ def preview(
     target: TargetOption = Target.LOCAL,
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    refresh: RefreshOption = True,
 ) -> None:
-    """Show the resource tree the program declares (offline: no emulator, no credentials)."""
+    """Show what 'tap up' would do (+ create, ~ update, +- replace, - delete), writing nothing.
+
+    The plan is made against the stack's state, refreshed from the emulator; a stack without
+    state is planned offline (no emulator, no credentials).
+    """
     console = Console(soft_wrap=True)
     values = parse_config(config, stack)
-    settings = validate(values)
+    validate(values, stack)
     if target is Target.AWS:
         from tap_cicd import aws_target
 
         aws_target.preview(Path.cwd(), stack, overrides(config), console.print)
         return
-    graph = offline_graph(settings, region_of(values), stack)
+    from tap_cicd.local.target import LocalTarget, project_program
+
+    target_ = LocalTarget(home(), region_of(values))
+    plan = target_.preview(stack, project_program(Path.cwd()), values, refresh=refresh)
+    print_plan(console, plan.steps, plan.summary, plan.notes, as_json)
+
+
+@app.command()
+def refresh(stack: StackOption = DEFAULT_STACK, as_json: JsonOption = False) -> None:
+    """Read every resource of the stack back: forget what is gone, report what changed."""
+    from tap_cicd.local.target import LocalTarget
+
+    notes = LocalTarget(home()).refresh(stack)
     if as_json:
-        typer.echo(json.dumps(graph_json(graph), indent=2, default=str))
+        typer.echo(json.dumps({"notes": notes}, indent=2))
         return
-    console.print(resource_tree(graph))
-    custom = sum(1 for n in graph.nodes if n.custom)
-    console.print(
-        f"{len(graph.nodes)} resources ({custom} AWS resources, "
-        f"{len(graph.nodes) - custom} components) would be created.",
-        highlight=False,
-    )
+    for note in notes or [f"stack '{stack}' matches its state: nothing changed outside tap"]:
+        typer.echo(note)
 
 
 @app.command()
@@ -303,48 +293,9 @@ def check(
     from tap_cicd.policy.command import run_check
 
     values = parse_config(config, stack)
-    validate(values)
-    run_check(tap_values(values), as_json, sys.stdout)
-
-
-def offline_graph(settings: Settings, region: str, stack: str) -> Any:
-    """The program's graph, as ``pulumi preview`` would see it."""
-    from tap_cicd import graph
-    from tap_cicd.stack import TapStack, TapStackArgs
-
-    return graph.run(
-        lambda: TapStack("tap", TapStackArgs(settings)).outputs(),
-        region=region,
-        stack=stack,
-    )
-
-
-def graph_json(graph: Any) -> dict[str, Any]:
-    """The whole graph, with inputs, as JSON-able data."""
-    return {
-        "resources": [
-            {
-                "urn": n.urn,
-                "type": n.type,
-                "name": n.name,
-                "parent": n.parent,
-                "custom": n.custom,
-                "inputs": n.inputs,
-            }
-            for n in graph.nodes
-        ],
-        "outputs": graph.outputs,
-    }
-
-
-def resource_tree(graph: Any) -> Tree:
-    """Type and name of every resource, under its parent."""
-    root = Tree("[bold]stack[/bold]")
-    branches: dict[str, Tree] = {}
-    for node in graph.nodes:
-        parent = branches.get(node.parent or "", root)
-        branches[node.urn] = parent.add(f"{node.type} [bold]{node.name}[/bold]")
-    return root
+    settings = validate(values, stack)
+    raw = {**tap_values(values), "environmentSuffix": settings.environment_suffix}
+    run_check(raw, as_json, sys.stdout)
 
 
 @emulator_app.command("start")
@@ -352,7 +303,10 @@ def emulator_start(port: PortOption = None) -> None:
     """Start the emulator in the background on 127.0.0.1 (a no-op when it runs)."""
     from tap_cicd.local.emulator import Emulator
 
-    info, started = Emulator(home()).start(port if port is not None else default_port())
+    info, started = Emulator(home()).start(
+        port if port is not None else default_port(),
+        on_start=lambda chosen: typer.echo(f"starting the emulator on 127.0.0.1:{chosen}"),
+    )
     state = "started" if started else "already running"
     typer.echo(f"emulator {state} at {info.endpoint} (pid {info.pid})")
 
@@ -368,11 +322,18 @@ def emulator_stop() -> None:
 
 @emulator_app.command("status")
 def emulator_status() -> None:
-    """Say whether the emulator runs, and where (exit code 1 when it does not)."""
+    """Say whether the emulator runs, and where (exit code 1 when it does not, or stalls)."""
     from tap_cicd.local.emulator import Emulator
 
-    info = Emulator(home()).info()
-    if info is None:
+    emulator = Emulator(home())
+    status, info = emulator.status(), emulator.info()
+    if info is None or status == "stopped":
         typer.echo("emulator is not running")
+        raise typer.Exit(1)
+    if status == "stalled":
+        typer.echo(
+            f"emulator stalled at {info.endpoint} (pid {info.pid}): not answering; "
+            "'tap emulator stop' kills it"
+        )
         raise typer.Exit(1)
     typer.echo(f"emulator running at {info.endpoint} (pid {info.pid})")

@@ -2,8 +2,9 @@
 
 Every key lives in the Pulumi config namespace ``tap`` and may also come from an
 environment variable (see ``ENV_VARS``). Pulumi config wins over the environment, which
-wins over the default. Validation happens once, in ``Settings.from_raw``, and the first
-broken rule raises a ``ConfigError`` naming the key and the rule.
+wins over the default; ``environmentSuffix`` defaults to the stack name (as Pulumi programs
+do with ``pulumi.get_stack()``). Validation happens once, in ``Settings.from_raw``, and the
+first broken rule raises a ``ConfigError`` naming the key and the rule.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class Settings:
     """Everything one tap stack is built from. Construct through ``from_raw`` to validate."""
 
     environment_suffix: str = "dev"
-    """Last part of every name; ``^[a-z0-9-]+$`` without leading or trailing hyphen."""
+    """Last part of every name; ``^[a-z0-9-]+$`` without leading or trailing hyphen. Defaults
+    to the stack name (``dev`` when there is no stack)."""
     name_prefix: str = "pipeline"
     """First part of every name."""
     compute_type: str = "BUILD_GENERAL1_SMALL"
@@ -152,18 +154,35 @@ class Settings:
         }
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, str | None]) -> Settings:
-        """Validate raw string values (by config key; missing or ``None`` means default)."""
+    def from_config(cls, config_get: Callable[[str], str | None], stack: str) -> Settings:
+        """``pulumi.Config("tap").get``, then the environment, then the defaults; ``stack``
+        (``pulumi.get_stack()``) is the default suffix."""
+        return cls.from_raw(read_raw(config_get), stack)
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, str | None], stack: str | None = None) -> Settings:
+        """Validate raw string values (by config key; missing or ``None`` means default).
+
+        ``environmentSuffix`` defaults to ``stack`` when given, else to ``dev``."""
         unknown = sorted(set(raw) - set(ENV_VARS))
         if unknown:
             raise ConfigError(unknown[0], f"unknown key; known keys: {', '.join(ENV_VARS)}")
         values = {k: v for k, v in raw.items() if v is not None}
-        suffix = _suffix(values.get("environmentSuffix", "dev"))
+        given = values.get("environmentSuffix")
+        # A stack name that is no valid suffix must say where the value came from.
+        from_stack = f" (it defaults to the stack name '{stack}')" if given is None else ""
+        command = f"tap config set environmentSuffix <suffix> --stack {stack}"
+        fix = f"; set tap:environmentSuffix ({command})" if from_stack else ""
+        try:
+            suffix = _suffix(given if given is not None else stack or "dev")
+        except ConfigError as error:
+            raise ConfigError("environmentSuffix", f"{error.rule}{from_stack}{fix}") from None
         prefix = _prefix(values.get("namePrefix", "pipeline"))
         problems = Naming(prefix, suffix).problems()
         if problems:
             raise ConfigError(
-                "environmentSuffix", f"too long for the names derived from it: {problems[0]}"
+                "environmentSuffix",
+                f"too long for the names derived from it{from_stack}: {problems[0]}{fix}",
             )
         return cls(
             environment_suffix=suffix,

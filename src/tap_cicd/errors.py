@@ -98,6 +98,14 @@ class PolicyError(TapError):
     exit_code = 9
 
 
+class OwnershipError(TapError):
+    """A resource tap would create or delete is not provably this stack's: its name is held by
+    another stack, or by something tap does not know."""
+
+    code = "not_owned"
+    exit_code = 10
+
+
 class InternalError(TapError):
     """An exception tap did not expect (``TypeError``, ``KeyError``, ...): a bug in tap.
 
@@ -122,7 +130,7 @@ class ExitCode(NamedTuple):
 
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "-", "success"),
-    ExitCode(1, "-", "tap emulator status: the emulator is not running"),
+    ExitCode(1, "-", "tap emulator status: the emulator is not running, or not answering"),
     ExitCode(2, "-", "a usage error from the command line parser (unknown option, bad --target)"),
     ExitCode(2, UsageError.code, "a malformed -c, stack name, TAP_EMULATOR_PORT or stack file"),
     ExitCode(2, ConfigError.code, "a config value breaks a rule"),
@@ -135,6 +143,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(7, DeployError.code, "an AWS call failed in the middle of a deploy or destroy"),
     ExitCode(8, TargetError.code, "--target aws cannot run here (no or an old Pulumi CLI)"),
     ExitCode(9, PolicyError.code, "tap check: a mandatory policy rule failed"),
+    ExitCode(
+        10, OwnershipError.code, "tap up would take a resource another stack (or no stack) owns"
+    ),
     ExitCode(70, InternalError.code, "a bug in tap: the traceback is printed"),
     ExitCode(INTERRUPTED, "-", "interrupted (Ctrl-C)"),
 )

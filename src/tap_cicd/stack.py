@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from tap_cicd.config import Settings, read_raw
+from tap_cicd.config import Settings
 from tap_cicd.pipeline import CicdPipelineStack, CicdPipelineStackArgs
 
 RESOURCE_TYPE = "tap:index:TapStack"
@@ -44,8 +44,7 @@ class TapStack(pulumi.ComponentResource):
 
 def load_settings() -> Settings:
     """Settings from Pulumi config (namespace ``tap``), then the environment, then defaults."""
-    config = pulumi.Config("tap")
-    return Settings.from_raw(read_raw(config.get))
+    return Settings.from_config(pulumi.Config("tap").get, pulumi.get_stack())
 
 
 def define(name: str = "tap") -> TapStack:

@@ -7,6 +7,7 @@ import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,18 @@ def emulator(emulator_home: Path) -> EmulatorInfo:
     info = Emulator(emulator_home).info()
     assert info is not None
     return info
+
+
+def declared_graph() -> Any:
+    """What the default program declares, offline (``tap_cicd.graph``)."""
+    from tap_cicd import graph
+    from tap_cicd.config import Settings
+    from tap_cicd.stack import TapStack, TapStackArgs
+
+    def program() -> Any:
+        return TapStack("tap", TapStackArgs(Settings.from_raw({}))).outputs()
+
+    return graph.run(program, region="us-east-1", stack="dev")
 
 
 def reset(info: EmulatorInfo) -> None:

@@ -18,12 +18,12 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from tap_cicd import aws_target, cli
-from tap_cicd.cli import app, parse_config, stack_file_config
+from tap_cicd import aws_target, cli, stack_file
+from tap_cicd.cli import app, parse_config
 from tap_cicd.errors import EXIT_CODES, StateError, TapError, markdown_table
 from tap_cicd.reporting import ReportedGroup
 
-from .conftest import PROJECT, counts
+from .conftest import PROJECT, counts, declared_graph
 
 GITHUB = [
     "-c",
@@ -53,10 +53,7 @@ def tap(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture(scope="module")
 def declared() -> int:
     """How many AWS resources the default program declares, offline."""
-    from tap_cicd.cli import offline_graph
-    from tap_cicd.config import Settings
-
-    return sum(n.custom for n in offline_graph(Settings.from_raw({}), "us-east-1", "dev").nodes)
+    return sum(n.custom for n in declared_graph().nodes)
 
 
 def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any, declared: int) -> None:
@@ -102,7 +99,6 @@ def test_up_outputs_destroy(tap: Any, tmp_path: Path, clients: Any, declared: in
         (["up", "-c", "colour=blue"], 2, "error: invalid config 'colour': unknown key"),
         (["up", "--stack", "a b"], 2, "error: invalid stack name 'a b'"),
         (["outputs", "--stack", "nope"], 4, "error: unknown stack 'nope'"),
-        (["destroy", "--stack", "nope"], 4, "error: unknown stack 'nope'"),
     ],
 )
 def test_bad_input_is_one_line_with_its_exit_code(
@@ -142,23 +138,47 @@ def test_aws_error_midway_is_reported(tap: Any, monkeypatch: pytest.MonkeyPatch)
     )
 
 
-def test_preview_is_offline(tap: Any, clients: Any) -> None:
+def test_preview_without_state_plans_every_create_offline(
+    tap: Any, clients: Any, declared: int
+) -> None:
     text = tap("preview")
     assert text.exit_code == 0
-    assert "tap:cicd:CicdPipelineStack tap-cicd" in text.output
-    declared = json.loads(tap("preview", "--json").output)["resources"]
-    aws = sum(r["custom"] for r in declared)
-    assert aws > 0
-    assert (
-        f"{len(declared)} resources ({aws} AWS resources, {len(declared) - aws} components) "
-        "would be created."
-    ) in text.output
-    graph = json.loads(tap("preview", "--json", *GITHUB).output)
-    types = [r["type"] for r in graph["resources"]]
+    assert " + create  aws:kms/key:Key tap-cicd-key" in text.output
+    assert f"Plan: {declared} to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged." in (
+        text.output
+    )
+    plan = json.loads(tap("preview", "--json", *GITHUB).output)
+    types = [s["type"] for s in plan["steps"]]
     assert "aws:s3/bucketNotification:BucketNotification" not in types
-    pipeline = next(r for r in graph["resources"] if r["type"].endswith(":Pipeline"))
+    pipeline = next(s for s in plan["steps"] if s["type"].endswith(":Pipeline"))
     assert pipeline["inputs"]["pipelineType"] == "V2"
+    assert {s["operation"] for s in plan["steps"]} == {"created"}
     assert counts(clients) == dict.fromkeys(counts(clients), 0)
+
+
+def test_preview_of_a_deployed_stack_is_a_diff(tap: Any, declared: int) -> None:
+    assert tap("up").exit_code == 0
+    same = tap("preview")
+    assert same.output.splitlines()[-1] == (
+        f"Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, {declared} unchanged."
+    )
+    changed = tap("preview", "-c", "logRetentionDays=60")
+    assert " ~ update  aws:cloudwatch/logGroup:LogGroup tap-cicd-build-logs (retentionInDays)" in (
+        changed.output
+    )
+    renamed = json.loads(tap("preview", "--json", "-c", "namePrefix=svc").output)
+    replaced = [s for s in renamed["steps"] if s["operation"] == "replaced"]
+    assert replaced and all("cannot change in place" in s["detail"] for s in replaced)
+
+
+def test_refresh_reports_what_changed_outside_tap(tap: Any, clients: Any) -> None:
+    assert tap("up").exit_code == 0
+    assert tap("refresh").output == "stack 'dev' matches its state: nothing changed outside tap\n"
+    clients("logs").delete_log_group(logGroupName="/aws/codebuild/pipeline-build-dev")
+    assert tap("refresh", "--json").output == (
+        '{\n  "notes": [\n    "tap-cicd-build-logs was deleted outside tap"\n  ]\n}\n'
+    )
+    assert "+ created  aws:cloudwatch/logGroup:LogGroup tap-cicd-build-logs" in tap("up").output
 
 
 def test_check_runs_the_policy_pack(tap: Any) -> None:
@@ -174,8 +194,9 @@ def test_emulator_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TAP_EMULATOR_PORT", "0")
     runner = CliRunner()
     assert runner.invoke(app, ["emulator", "status"]).exit_code == 1
-    started = runner.invoke(app, ["emulator", "start"])
-    assert started.output.startswith("emulator started at http://127.0.0.1:")
+    started = runner.invoke(app, ["emulator", "start"]).output.splitlines()
+    assert started[0].startswith("starting the emulator on 127.0.0.1:")
+    assert started[1].startswith("emulator started at http://127.0.0.1:")
     assert "already running" in runner.invoke(app, ["emulator", "start"]).output
     assert runner.invoke(app, ["emulator", "status"]).output.startswith("emulator running at")
     assert runner.invoke(app, ["emulator", "stop"]).output.startswith("emulator stopped (pid ")
@@ -190,7 +211,7 @@ def test_emulator_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_stack_file_config_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert stack_file_config("dev") == {}
+    assert stack_file.read_config("dev") == {}
     Path("Pulumi.dev.yaml").write_text(
         "config:\n  tap:environmentSuffix: qa\n  tap:tags:\n    Team: a\n  aws:region: eu-west-1\n"
     )
@@ -379,9 +400,23 @@ COMMANDS = leaves(typer.main.get_command(app))
 def test_the_command_tree_is_the_documented_one() -> None:
     assert isinstance(typer.main.get_command(app), ReportedGroup)
     assert set(COMMANDS) == {
-        ("up",), ("preview",), ("check",), ("destroy",), ("outputs",),
+        ("up",), ("preview",), ("refresh",), ("check",), ("destroy",), ("outputs",),
         ("emulator", "start"), ("emulator", "stop"), ("emulator", "status"),
+        ("config", "get"), ("config", "list"), ("config", "rm"), ("config", "set"),
     }  # fmt: skip
+
+
+ARGUMENTS = {("config", "get"): ["branch"], ("config", "rm"): ["branch"],
+             ("config", "set"): ["branch", "main"]}  # fmt: skip
+"""What the commands that take arguments are given."""
+
+
+def invoke(command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
+    """Run ``command`` with every way in (the tap home, the stack's config) raising ``error``."""
+    for name in ("home", "parse_config"):
+        monkeypatch.setattr(cli, name, broken(error))
+    monkeypatch.setattr(stack_file, "path_of", broken(error))
+    return CliRunner().invoke(app, [*command, *ARGUMENTS.get(command, [])])
 
 
 def broken(error: Exception) -> Any:
@@ -398,9 +433,7 @@ def test_every_command_reports_a_tap_error_in_one_line(
     command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every command starts from the tap home or the stack's config.
-    for name in ("home", "parse_config"):
-        monkeypatch.setattr(cli, name, broken(StateError("the  state\nis gone")))
-    result = CliRunner().invoke(app, list(command))
+    result = invoke(command, monkeypatch, StateError("the  state\nis gone"))
     one_line_error(result, 3, "error: the state is gone")
 
 
@@ -408,9 +441,7 @@ def test_every_command_reports_a_tap_error_in_one_line(
 def test_every_command_shows_a_bug_with_its_traceback(
     command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("home", "parse_config"):
-        monkeypatch.setattr(cli, name, broken(KeyError("resources")))
-    result = CliRunner().invoke(app, list(command))
+    result = invoke(command, monkeypatch, KeyError("resources"))
     assert result.exit_code == 70
     assert result.stdout == ""
     assert result.stderr.startswith("Traceback (most recent call last):")
@@ -456,10 +487,10 @@ def test_ctrl_c_is_an_interruption_not_a_bug(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(cli, "parse_config", interrupted_and_confused)
     result = CliRunner().invoke(app, ["preview"])
-    assert (result.exit_code, result.output) == (130, "")
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "interrupted\n")
     monkeypatch.setattr(cli, "parse_config", broken(KeyboardInterrupt()))
     result = CliRunner().invoke(app, ["preview"])
-    assert (result.exit_code, result.output) == (130, "")
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "interrupted\n")
     assert signal.getsignal(signal.SIGINT) is handler
 
 
@@ -533,19 +564,18 @@ def test_an_emulator_lost_midway_is_one_line(
 def test_destroy_without_an_answering_emulator_keeps_the_stack(
     tap: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tap_cicd.local import emulator as emulator_module
     from tap_cicd.local.emulator import Emulator, EmulatorInfo, free_port
     from tap_cicd.local.state import StackState, StateStore
 
     StateStore(home).save(StackState("dev", emulator="an-emulator"))
     port = free_port()  # nothing listens there: the connection is refused
     monkeypatch.setattr(Emulator, "info", lambda _self: EmulatorInfo(pid=os.getpid(), port=port))
+    monkeypatch.setattr(emulator_module, "ANSWER_TIMEOUT_SECONDS", 0.2)
     result = tap("destroy")
-    one_line_error(
-        result,
-        6,
-        f"error: the emulator at http://127.0.0.1:{port} stopped answering "
-        "(EndpointConnectionError)",
-    )
+    one_line_error(result, 6, "error: the emulator ")
+    assert "is not answering after 0.2 s (stalled?)" in result.stderr
+    assert str(port) in result.stderr
     assert StateStore(home).exists("dev")
 
 

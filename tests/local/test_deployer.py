@@ -13,14 +13,11 @@ from botocore.exceptions import ClientError
 
 from tap_cicd.errors import DeployError
 from tap_cicd.local.clients import Clients
-from tap_cicd.local.deployer import (
-    SUPERSEDED,
-    Deployer,
-    deletion_order,
-    run_program,
-)
+from tap_cicd.local.deployer import Deployer
+from tap_cicd.local.plan import SUPERSEDED, deletion_order
 from tap_cicd.local.provider import Context, Handler
 from tap_cicd.local.provider.assets import normalize
+from tap_cicd.local.runner import run_program
 from tap_cicd.local.state import ResourceState, StackState, StateStore
 from tap_cicd.local.target import LocalTarget
 
@@ -170,7 +167,7 @@ def test_normalize_keeps_data_and_digests_archives(tmp_path: Path) -> None:
 
 
 def test_no_work_is_taken_after_settling(tmp_path: Path) -> None:
-    from tap_cicd.local.deployer import Registration
+    from tap_cicd.local.plan import Registration
 
     store = StateStore(tmp_path)
     deployer = Deployer(store, StackState("t"), Context(None, "1", "r"))  # type: ignore[arg-type]
@@ -210,7 +207,9 @@ def test_a_programming_error_is_raised_as_itself_and_stops_the_deploy(
         run_program(deployer, program, {})
     assert recorder.calls == [("create", "a")]  # nothing after the bug
     assert not deployer.errors
-    assert [r.id for r in deployer.store.load("t").resources.values() if r.custom] == ["a"]
+    # "b" stays pending: its create was started, so its leftover is provably this stack's.
+    found = [(r.id, r.pending) for r in deployer.store.load("t").resources.values() if r.custom]
+    assert found == [("a", False), ("", True)]
 
 
 def test_an_aws_error_is_still_a_deploy_failure(tmp_path: Path) -> None:
@@ -280,7 +279,7 @@ def test_an_aliased_resource_keeps_its_state_and_its_dependents_follow(tmp_path:
 
 
 def test_an_alias_to_another_type_or_a_urn_seen_already_is_not_followed(tmp_path: Path) -> None:
-    from tap_cicd.local.deployer import Registration
+    from tap_cicd.local.plan import Registration
 
     state = StackState("t")
     state.resources["topic"] = ResourceState("topic", "aws:sns/topic:Topic", "t", True, {}, {}, [])

@@ -44,17 +44,23 @@ def test_running_emulator_is_found_not_restarted(
 def test_start_stop_and_status(tmp_path: Path) -> None:
     emulator = Emulator(tmp_path)
     assert emulator.info() is None
+    assert emulator.status() == "stopped"
+    assert emulator.running() is None
     assert emulator.stop() is None
     info, started = emulator.start(port=0)
     assert started
     assert emulator.info() == info
+    assert emulator.status() == "running"
+    assert emulator.running() == emulator.require() == info
     assert json.loads((tmp_path / "emulator.json").read_text()) == {
         "pid": info.pid,
         "port": info.port,
     }
     assert emulator.stop() == info
     assert not reachable(info.endpoint)
+    assert not emulator_module._alive(info.pid)
     assert emulator.info() is None
+    assert emulator.status() == "stopped"
 
 
 def test_stale_record_is_dropped(tmp_path: Path) -> None:

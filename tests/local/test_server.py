@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import socket
 import sys
 from typing import Any
 
@@ -11,6 +12,7 @@ import moto.server
 import pytest
 from moto.ecr.models import ECRBackend
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+from werkzeug.serving import make_server
 
 from tap_cicd.local import server
 
@@ -197,3 +199,13 @@ def test_patched_scanning_configuration_through_the_api() -> None:
     by_name = {c["repositoryName"]: c["scanOnPush"] for c in answer["scanningConfigurations"]}
     assert by_name == {"scanned": True, "manual": False}
     assert [f["repositoryName"] for f in answer["failures"]] == ["absent"]
+
+
+def test_the_server_binds_with_so_reuseaddr() -> None:
+    # moto serves with werkzeug's run_simple (threaded), whose server sets SO_REUSEADDR
+    # (socket(7)): what lets an emulator restart on its port at once (test_emulator_start.py).
+    served = make_server("127.0.0.1", 0, lambda _environ, _start: [], threaded=True)
+    try:
+        assert served.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+    finally:
+        served.server_close()

@@ -23,7 +23,7 @@ from tap_cicd.local.state import StateStore
 from tap_cicd.local.summary import Event
 from tap_cicd.local.target import LocalTarget, project_program
 
-from .conftest import PROJECT, counts, inventory, reset
+from .conftest import PROJECT, counts, declared_graph, inventory, reset
 
 PROGRAM = project_program(PROJECT)
 EMPTY = {
@@ -64,10 +64,8 @@ AWS_RESOURCES = 52
 @pytest.fixture(scope="module")
 def declared() -> Graph:
     """What the program declares, offline."""
-    from tap_cicd.cli import offline_graph
-    from tap_cicd.config import Settings
-
-    return offline_graph(Settings.from_raw({}), "us-east-1", "dev")
+    graph: Graph = declared_graph()
+    return graph
 
 
 def test_first_deploy_creates_everything_the_program_declares(

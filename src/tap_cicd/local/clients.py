@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     ConnectionClosedError,
@@ -48,10 +49,16 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        # With keys given (the emulator's), the caller's AWS_PROFILE is not read at all: a
+        # profile that does not exist would fail every call, and none applies here.
+        core = None
+        if self.access_key is not None:
+            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         self._session = boto3.session.Session(
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
+            botocore_session=core,
         )
         self._session.events.register("before-call.*.*", self._count)
         self._session.events.register("after-call-error", self._watch)

@@ -4,6 +4,7 @@ Each registration the program makes reaches ``DeployMonitor.RegisterResource``; 
 diffs it against the stack's state and creates, updates, replaces or leaves the resource,
 then writes the state before answering, so an interrupted run loses nothing. Resources in
 the state that the program no longer declares are deleted after the run, dependents first.
+``runner.py`` runs the program through it.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_cicd.errors import DeployError
-from tap_cicd.graph import invoke_answers
-from tap_cicd.local import seam
+from tap_cicd.local.ownership import whose
+from tap_cicd.local.plan import SUPERSEDED, Planned, Registration, deletion_order
 from tap_cicd.local.provider import HANDLERS, Context, Handler
 from tap_cicd.local.provider.assets import normalize
+from tap_cicd.local.provider.engine import Observation, owner_line, ownership_tags
+from tap_cicd.local.provider.registry import synthesised
 from tap_cicd.local.state import ResourceState, StackState, StateStore
 from tap_cicd.local.summary import (
     CREATED,
@@ -32,44 +33,6 @@ from tap_cicd.local.summary import (
     Event,
     Summary,
 )
-
-SUPERSEDED = "#superseded:"
-"""State key suffix of a replaced resource that still exists until the end of the run."""
-
-
-def base_urn(key: str) -> str:
-    """The URN a state key belongs to (superseded resources keep their URN as a prefix)."""
-    return key.split(SUPERSEDED, 1)[0]
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One resource the program registered, with what the engine knows about it."""
-
-    urn: str
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    custom: bool
-    dependencies: list[str]
-    ignore_changes: list[str]
-    aliases: list[str] = field(default_factory=list)
-    """URNs the resource may have had before (``aliases``): its state moves from there."""
-
-
-def deletion_order(resources: list[ResourceState]) -> list[ResourceState]:
-    """Dependents before what they depend on (reverse topological order)."""
-    remaining = {r.urn: r for r in resources}
-    order: list[ResourceState] = []
-    while remaining:
-        needed = {d for r in remaining.values() for d in r.dependencies}
-        ready = [r for urn, r in remaining.items() if base_urn(urn) not in needed]
-        if not ready:  # a cycle cannot come from Pulumi; fall back to reverse registration
-            ready = [list(remaining.values())[-1]]
-        for resource in reversed(ready):
-            order.append(resource)
-            del remaining[resource.urn]
-    return order
 
 
 class Deployer:
@@ -82,7 +45,15 @@ class Deployer:
         ctx: Context,
         on_event: Callable[[Event], None] = lambda _event: None,
         handlers: Mapping[str, Handler] = HANDLERS,
+        *,
+        plan: bool = False,
+        drifted: frozenset[str] = frozenset(),
     ) -> None:
+        self.plan = plan
+        """Decide only: call nothing on AWS and save nothing (``tap preview``, preflight)."""
+        self.drifted = drifted
+        """URNs whose resources refresh found changed outside tap: put back even if unchanged."""
+        self.planned: list[Planned] = []
         self.store = store
         self.state = state
         self.ctx = ctx
@@ -143,12 +114,89 @@ class Deployer:
                 if key in old.inputs:
                     wanted[key] = old.inputs[key]
                     inputs[key] = old.inputs[key]
+        operation, detail = self.decide(handler, urn, old, wanted)
+        if self.plan:
+            return self._planned(Planned(operation, registration, detail, old))
+        if operation == CREATED:
+            # Recorded before AWS is asked: an interrupted run's leftover is provably ours.
+            pending = ResourceState(urn, typ, "", True, wanted, {}, dependencies, pending=True)
+            self._record(pending, None)
         try:
-            operation, resource_id, computed = self._converge(handler, urn, old, inputs, wanted)
+            resource_id, computed = self._converge(
+                handler, urn, old, inputs, wanted=wanted, operation=operation
+            )
+            observed = self.observe(handler, resource_id, self._owned(handler, urn, inputs))
         except (ClientError, BotoCoreError) as error:
             raise self._fail(f"{typ} {name}: {type(error).__name__}: {error}") from error
-        resource = ResourceState(urn, typ, resource_id, True, wanted, computed, dependencies)
-        self._record(resource, Event(operation, typ, name, time.monotonic() - started))
+        resource = ResourceState(
+            urn,
+            typ,
+            resource_id,
+            True,
+            wanted,
+            computed,
+            dependencies,
+            observed=observed[0] if observed is not None else "",
+        )
+        self._record(resource, Event(operation, typ, name, time.monotonic() - started, detail))
+        return resource_id, {**inputs, **computed}
+
+    def observe(
+        self, handler: Handler, resource_id: str, inputs: Mapping[str, Any]
+    ) -> Observation | None:
+        """What the resource looks like now (for drift), ``None`` when it is gone."""
+        if handler.observe is None:
+            return None
+        return handler.observe(self.ctx, resource_id, inputs)
+
+    def _owned(self, handler: Handler, urn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """``inputs`` with the ownership tags added, for types AWS tags."""
+        if handler.tags_of is None:
+            return dict(inputs)
+        tags = dict(inputs.get("tags") or {})
+        return {**inputs, "tags": {**tags, **ownership_tags(self.ctx.stack, urn)}}
+
+    def decide(
+        self, handler: Handler, urn: str, old: ResourceState | None, wanted: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        """The operation for one resource, and why (the changed inputs, what forces a replace)."""
+        if old is None or old.type != handler.type or old.pending:
+            return CREATED, ""
+        changed = sorted(
+            k for k in set(wanted) | set(old.inputs) if wanted.get(k) != old.inputs.get(k)
+        )
+        drift = "changed outside tap" if urn in self.drifted else ""
+        if not changed and not drift:
+            return UNCHANGED, ""
+        forced = sorted(set(changed) & {*handler.replace_on, *handler.recreate_on})
+        if handler.update is not None and not forced:
+            return UPDATED, ", ".join(changed) or drift
+        reason = f"{', '.join(forced)} cannot change in place" if forced else "no in-place update"
+        return REPLACED, reason
+
+    def _planned(self, planned: Planned) -> tuple[str | None, dict[str, Any]]:
+        """Record a plan step and answer the program as the deploy would."""
+        registration, old = planned.registration, planned.old
+        with self._lock:
+            self.planned.append(planned)
+            self.summary.counts[planned.operation] += 1
+        event = Event(
+            planned.operation,
+            registration.type,
+            registration.name,
+            0.0,
+            planned.detail,
+            inputs=registration.inputs,
+        )
+        self.on_event(event)
+        inputs = registration.inputs
+        if old is not None and planned.operation in (UPDATED, UNCHANGED):
+            return old.id, {**inputs, **old.outputs}
+        ctx = self.ctx
+        formed = synthesised(
+            registration.type, registration.name, inputs, ctx.account_id, ctx.region
+        )
+        resource_id, computed = formed or (f"{registration.name}-planned", {})
         return resource_id, {**inputs, **computed}
 
     def _follow(self, registration: Registration) -> ResourceState | None:
@@ -172,7 +220,7 @@ class Deployer:
             for resource in self.state.resources.values():
                 resource.dependencies = [urn if d == alias else d for d in resource.dependencies]
             self.moved[urn] = alias
-            self.store.save(self.state)
+            self._save()
             return old
         return None
 
@@ -182,24 +230,30 @@ class Deployer:
         urn: str,
         old: ResourceState | None,
         inputs: dict[str, Any],
+        *,
         wanted: dict[str, Any],
-    ) -> tuple[str, str, dict[str, Any]]:
-        if old is None or old.type != handler.type:
-            resource_id, computed = handler.create(self.ctx, urn, inputs)
-            return CREATED, resource_id, computed
+        operation: str,
+    ) -> tuple[str, dict[str, Any]]:
+        """Carry out ``operation``; returns the resource's id and computed outputs."""
+        owned = self._owned(handler, urn, inputs)
+        if old is None or operation == CREATED:
+            return handler.create(self.ctx, urn, owned)
+        if operation == UNCHANGED:
+            return old.id, old.outputs
+        if operation == UPDATED:
+            assert handler.update is not None  # noqa: S101 - decide() updates only then
+            # A drifted resource is brought back whole: every step runs, every tag is set.
+            before = {} if urn in self.drifted else self._owned(handler, urn, old.inputs)
+            return old.id, handler.update(self.ctx, old.id, before, owned)
         changed = {k for k in set(wanted) | set(old.inputs) if wanted.get(k) != old.inputs.get(k)}
-        if not changed:
-            return UNCHANGED, old.id, old.outputs
         new_identity = changed & set(handler.replace_on)
         immutable = changed & set(handler.recreate_on)
-        if handler.update is not None and not new_identity and not immutable:
-            return UPDATED, old.id, handler.update(self.ctx, old.id, old.inputs, inputs)
-        if immutable and not new_identity:
+        if (immutable or not changed) and not new_identity:
             # Same name: the old resource must go before the new one can take it.
             handler.delete(self.ctx, old.id, old.inputs)
             with self._lock:
                 self.state.resources.pop(urn, None)
-                self.store.save(self.state)
+                self._save()
         else:
             # A new identity: create the new resource now and delete the old one after
             # the run, dependents first, as Pulumi does. Until then the state keeps it.
@@ -214,16 +268,20 @@ class Deployer:
                     old.dependencies,
                 )
                 self.state.resources[superseded.urn] = superseded
-                self.store.save(self.state)
-        resource_id, computed = handler.create(self.ctx, urn, inputs)
-        return REPLACED, resource_id, computed
+                self._save()
+        return handler.create(self.ctx, urn, owned)
+
+    def _save(self) -> None:
+        """Write the state (lock held), unless this is a plan."""
+        if not self.plan:
+            self.store.save(self.state)
 
     def _record(self, resource: ResourceState, event: Event | None) -> None:
         with self._lock:
             if self.state.resources.get(resource.urn) != resource:  # unchanged: no write
                 self.state.resources.pop(resource.urn, None)
                 self.state.resources[resource.urn] = resource
-                self.store.save(self.state)
+                self._save()
             if event is not None:
                 self.summary.counts[event.operation] += 1
                 self.on_event(event)
@@ -260,127 +318,45 @@ class Deployer:
         self.delete(stale)
 
     def delete(self, resources: list[ResourceState]) -> None:
-        """Delete ``resources``, dependents first, saving the state after each."""
+        """Delete ``resources``, dependents first, saving the state after each.
+
+        Only what is provably this stack's is deleted: a resource whose tags name another
+        stack (or no stack) leaves the state untouched in AWS, with a note saying so.
+        """
         for resource in deletion_order(resources):
             started = time.monotonic()
-            if resource.custom:
+            name = resource.urn.split("::")[-1]
+            kept = ""
+            if resource.custom and not self.plan:
                 handler = self.handlers.get(resource.type)
                 if handler is None:
                     raise self._fail(f"the state names {resource.type}, which tap cannot delete")
                 try:
-                    handler.delete(self.ctx, resource.id, resource.inputs)
+                    kept = self._delete_owned(handler, resource)
                 except (ClientError, BotoCoreError) as error:
-                    name = resource.urn.split("::")[-1]
                     raise self._fail(
                         f"deleting {resource.type} {name}: {type(error).__name__}: {error}"
                     ) from error
             with self._lock:
                 del self.state.resources[resource.urn]
-                self.store.save(self.state)
-                if resource.custom and SUPERSEDED not in resource.urn:
+                self._save()
+                if kept:
+                    self.summary.notes.append(f"kept {name}: {kept}")
+                elif resource.custom and SUPERSEDED not in resource.urn:
                     self.summary.counts[DELETED] += 1
-                    name = resource.urn.split("::")[-1]
                     seconds = time.monotonic() - started
                     self.on_event(Event(DELETED, resource.type, name, seconds))
 
-
-class DeployMonitor(seam.Monitor):
-    """A mock monitor whose registrations are deployed by a ``Deployer``."""
-
-    def __init__(self, mocks: DeployMocks) -> None:
-        super().__init__(mocks)
-        self.deploy_mocks = mocks
-
-    def RegisterResource(self, request: Any) -> Any:
-        """Hand URN, dependencies, ignore_changes and aliases to the mocks, then register."""
-        seen = seam.read(self, request)
-        parent = [seen.parent] if seen.parent else []
-        self.deploy_mocks.pending.request = (
-            seen.urn,
-            sorted({*seen.dependencies, *parent}),
-            seen.ignore_changes,
-            seam.alias_urns(request, self.deploy_mocks.deployer.moved),
-        )
-        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
-
-
-class DeployMocks(pulumi.runtime.Mocks):
-    """Mocks that deploy each resource and answer the invokes from the endpoint itself."""
-
-    def __init__(self, deployer: Deployer) -> None:
-        self.deployer = deployer
-        self.pending = threading.local()
-
-    def new_resource(
-        self, args: pulumi.runtime.MockResourceArgs
-    ) -> tuple[str | None, dict[str, Any]]:
-        """Deploy the resource the monitor is registering on this thread."""
-        urn, dependencies, ignore_changes, aliases = self.pending.request
-        registration = Registration(
-            urn,
-            args.typ,
-            args.name,
-            dict(seam.reveal(dict(args.inputs))),
-            bool(args.custom),
-            dependencies,
-            ignore_changes,
-            aliases,
-        )
-        # The first failure stops the deploy: this and every later registration is answered
-        # without touching AWS, and run_program raises the failure once the engine is done.
-        # Raising here would only make the engine's worker threads format tracebacks
-        # concurrently (which CPython 3.11's ast module dislikes).
-        try:
-            return self.deployer.apply(registration)
-        except DeployError:
-            self.deployer.stop()
-        except Exception as error:  # noqa: BLE001 - a programming error: check() re-raises it
-            self.deployer.crashed(error)
-        return f"{args.name}-not-deployed", dict(args.inputs)
-
-    def call(
-        self, args: pulumi.runtime.MockCallArgs
-    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        """getCallerIdentity, getRegion and getPartition, as the endpoint answers them."""
-        ctx = self.deployer.ctx
-        answers = invoke_answers(ctx.account_id, ctx.region, "AIDATAPLOCAL")
-        if args.token not in answers:
-            message = f"the local target cannot answer invoke {args.token}"
-            self.deployer._fail(message)
-            return {}, [("token", message)]
-        return answers[args.token], []
-
-
-def run_program(
-    deployer: Deployer,
-    program: Callable[[], None],
-    config: Mapping[str, str],
-    project: str = "tap",
-) -> dict[str, Any]:
-    """Run ``program`` with ``config`` through the deployer; returns the stack's exports.
-
-    An AWS error stops the deploy as a ``DeployError``; a programming error (a ``TypeError``
-    in a handler, say) is raised as itself, and so is the program's own.
-    """
-    mocks = DeployMocks(deployer)
-    seam.install(mocks, DeployMonitor(mocks), project=project, stack=deployer.state.stack)
-    pulumi.runtime.set_all_config(dict(config))
-    exports: dict[str, Any] = {}
-
-    def body() -> pulumi.Output[None]:
-        program()
-        return pulumi.Output.all(**seam.exports()).apply(exports.update)
-
-    try:
-        seam.run(body)
-    except Exception as error:
-        # Other registrations may still be running in the engine's threads: let them finish
-        # (and record what they did) before anyone reads or writes the state again. A deploy
-        # failure is the cause; the program's error is then only its echo.
-        deployer.check(cause=error)
-        deployer.settle()
-        raise
-    finally:
-        pulumi.runtime.set_all_config({})
-    deployer.check()
-    return exports
+    def _delete_owned(self, handler: Handler, resource: ResourceState) -> str:
+        """Delete the resource if its tags say it is this stack's; otherwise say whose it is."""
+        resource_id = resource.id or handler.identify(self.ctx, resource.inputs)
+        if not resource_id:  # a create that never got an id: nothing to find
+            return ""
+        found = whose(self.ctx, self.handlers, handler, resource_id, resource.inputs)
+        if not found.exists:
+            return ""
+        # Untagged: nothing says it is another's, and this stack's state holds it.
+        if found.owner not in (None, self.ctx.stack):
+            return owner_line(resource.type, resource_id, found.owner)
+        handler.delete(self.ctx, resource_id, resource.inputs)
+        return ""

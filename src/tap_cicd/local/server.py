@@ -69,7 +69,12 @@ def patch_moto_scanning_configuration() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Patch moto, then serve (``argv`` as for ``python -m moto.server``)."""
+    """Patch moto, then serve (``argv`` as for ``python -m moto.server``).
+
+    moto serves with werkzeug's ``run_simple``, whose server binds with SO_REUSEADDR
+    (``BaseWSGIServer.allow_reuse_address``; socket(7)): an emulator restarted on the port
+    of one just stopped binds while that one's connections are in TIME_WAIT.
+    """
     patch_moto_conditions()
     patch_moto_scanning_configuration()
     server.main(argv)

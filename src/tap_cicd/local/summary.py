@@ -26,6 +26,10 @@ class Event:
     type: str
     name: str
     seconds: float
+    detail: str = ""
+    """Why: the properties an update changes, what forces a replacement, a drift found."""
+    inputs: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """A plan's step only: the inputs the resource would get."""
 
 
 @dataclass

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import runpy
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tap_cicd.errors import UsageError
-from tap_cicd.local import DEFAULT_PORT, DEFAULT_REGION
+from tap_cicd.graph import PLACEHOLDER_ACCOUNT
+from tap_cicd.local import DEFAULT_REGION, reconcile
 from tap_cicd.local.clients import Clients
-from tap_cicd.local.deployer import Deployer, run_program
+from tap_cicd.local.deployer import Deployer
 from tap_cicd.local.emulator import Emulator, instance_id
 from tap_cicd.local.provider import Context
+from tap_cicd.local.runner import run_program
 from tap_cicd.local.state import StackState, StateStore
 from tap_cicd.local.summary import Event, Summary
 
@@ -45,9 +49,14 @@ class LocalTarget:
         program: Callable[[], None],
         config: Mapping[str, str],
         on_event: Callable[[Event], None] = lambda _e: None,
-        port: int = DEFAULT_PORT,
+        port: int | None = None,
+        *,
+        refresh: bool = True,
+        on_start: Callable[[int], None] | None = None,
     ) -> Summary:
-        """Deploy ``program`` as ``stack``: create, update and delete until the emulator matches."""
+        """Deploy ``program`` as ``stack``: refresh, plan, check ownership, then create,
+        update and delete until the emulator matches. Nothing is written when the plan would
+        take a resource that is not this stack's."""
         started = time.monotonic()
         with self.store.lock(stack):
             state = self.store.load_or_new(stack)
@@ -56,39 +65,93 @@ class LocalTarget:
                     f"stack '{stack}' is deployed in {state.region}, not {self.region}: "
                     f"run 'tap destroy --stack {stack}' first, or deploy it to {state.region}"
                 )
-            info, _new = self.emulator.start(port)
+            info, _new = self.emulator.start(port, on_start)
             clients = Emulator.clients(info, self.region)
             with self.emulator.answering(clients):
-                marker = instance_id(clients)
-                notes = []
-                if state.resources and state.emulator != marker:
-                    notes.append(
-                        "the emulator was restarted since the last deploy: deploying afresh"
-                    )
-                    state = StackState(stack)
-                state.emulator = marker
-                state.region = self.region
-                ctx = Context(clients, clients.account_id(), self.region)
+                notes: list[str] = []
+                state = self._same_emulator(state, clients, notes)
+                ctx = Context(clients, clients.account_id(), self.region, stack=stack)
+                drifted: frozenset[str] = frozenset()
+                if refresh and state.resources:
+                    found = reconcile.refresh(self.store, state, ctx)
+                    notes += found.notes
+                    drifted = frozenset(found.drifted)
+                plan = self._plan(state, ctx, program, config, drifted=drifted)
+                reconcile.check_ownership(plan.planned, state, self.store, ctx)
                 writes_before = len(clients.writes)
-                deployer = Deployer(self.store, state, ctx, on_event)
+                deployer = Deployer(self.store, state, ctx, on_event, drifted=drifted)
                 exports = run_program(deployer, program, config)
                 deployer.delete_missing()
             state.outputs = exports
             self.store.save(state)
         summary = deployer.summary
         summary.outputs = exports
-        summary.notes = notes
+        summary.notes = notes + summary.notes
         summary.writes = len(clients.writes) - writes_before
         summary.seconds = time.monotonic() - started
         return summary
 
+    def preview(
+        self,
+        stack: str,
+        program: Callable[[], None],
+        config: Mapping[str, str],
+        *,
+        refresh: bool = True,
+    ) -> Plan:
+        """What ``up`` would do, without writing anything: the plan against the (refreshed)
+        state. Offline (no emulator) when the stack has no state or its emulator is gone."""
+        notes: list[str] = []
+        steps: list[Event] = []
+        with self.store.lock(stack):
+            state = self.store.load_or_new(stack)
+            info = self.emulator.running() if state.resources else None
+            if info is None:
+                if state.resources:
+                    notes.append("the emulator is not running: nothing of the stack is left")
+                # Nothing to read back: every resource is a create, formed offline.
+                offline = Context(None, PLACEHOLDER_ACCOUNT, self.region, stack=stack)  # type: ignore[arg-type]
+                plan = self._plan(
+                    StackState(stack), offline, program, config, on_event=steps.append
+                )
+                return Plan(steps, plan.summary, notes)
+            clients = Emulator.clients(info, state.region)
+            with self.emulator.answering(clients):
+                state = self._same_emulator(state, clients, notes)
+                ctx = Context(clients, clients.account_id(), state.region, stack=stack)
+                drifted: frozenset[str] = frozenset()
+                if refresh and state.resources:
+                    found = reconcile.refresh(_ReadOnly(self.home), state, ctx)
+                    notes += found.notes
+                    drifted = frozenset(found.drifted)
+                plan = self._plan(
+                    state, ctx, program, config, drifted=drifted, on_event=steps.append
+                )
+        return Plan(steps, plan.summary, notes)
+
+    def refresh(self, stack: str) -> list[str]:
+        """Read the stack's resources back: drop what is gone, report what changed."""
+        with self.store.lock(stack):
+            state = self.store.load(stack)
+            info = self.emulator.running()
+            if info is None:
+                return ["the emulator is not running: nothing of the stack is left"]
+            clients = Emulator.clients(info, state.region)
+            with self.emulator.answering(clients):
+                notes: list[str] = []
+                state = self._same_emulator(state, clients, notes)
+                ctx = Context(clients, clients.account_id(), state.region, stack=stack)
+                notes += reconcile.refresh(self.store, state, ctx).notes
+        return notes
+
     def destroy(self, stack: str, on_event: Callable[[Event], None] = lambda _e: None) -> Summary:
-        """Delete every resource of ``stack``, dependents first, then forget the stack."""
+        """Delete every resource of ``stack`` that is provably its own, dependents first, then
+        forget the stack."""
         started = time.monotonic()
         summary = Summary()
         with self.store.lock(stack):
             state = self.store.load(stack)
-            info = self.emulator.info()
+            info = self.emulator.running()
             if info is None:
                 summary.notes.append("the emulator is not running: nothing of the stack is left")
             else:
@@ -99,19 +162,66 @@ class LocalTarget:
         summary.seconds = time.monotonic() - started
         return summary
 
+    def _same_emulator(self, state: StackState, clients: Clients, notes: list[str]) -> StackState:
+        """``state``, or a fresh one when the emulator was restarted since (its resources are
+        gone with the old instance)."""
+        marker = instance_id(clients)
+        if state.resources and state.emulator != marker:
+            notes.append("the emulator was restarted since the last deploy: deploying afresh")
+            state = StackState(state.stack, region=state.region)
+        state.emulator = marker
+        state.region = state.region if state.resources else self.region
+        return state
+
+    def _plan(
+        self,
+        state: StackState,
+        ctx: Context,
+        program: Callable[[], None],
+        config: Mapping[str, str],
+        *,
+        drifted: frozenset[str] = frozenset(),
+        on_event: Callable[[Event], None] = lambda _e: None,
+    ) -> Deployer:
+        """Run the program against a copy of ``state`` deciding only: the plan ``up`` follows."""
+        planner = Deployer(
+            _ReadOnly(self.home), copy.deepcopy(state), ctx, on_event, plan=True, drifted=drifted
+        )
+        run_program(planner, program, config)
+        planner.delete_missing()
+        return planner
+
     def _delete_all(
         self, state: StackState, clients: Clients, on_event: Callable[[Event], None]
     ) -> Summary:
-        """Delete what ``state`` holds, unless the emulator was restarted since (then nothing
-        of the stack is left)."""
+        """Delete what ``state`` holds and is this stack's, unless the emulator was restarted
+        since (then nothing of the stack is left)."""
         if instance_id(clients) != state.emulator:
             return Summary(notes=["the emulator was restarted: nothing of the stack is left"])
-        ctx = Context(clients, clients.account_id(), state.region)
+        ctx = Context(clients, clients.account_id(), state.region, stack=state.stack)
+        found = reconcile.refresh(self.store, state, ctx)
         deployer = Deployer(self.store, state, ctx, on_event)
         deployer.delete(list(state.resources.values()))
+        deployer.summary.notes = found.notes + deployer.summary.notes
         deployer.summary.writes = len(clients.writes)
         return deployer.summary
 
     def outputs(self, stack: str) -> dict[str, Any]:
         """The stack's outputs from its last ``up``."""
         return dict(self.store.load(stack).outputs)
+
+
+@dataclass
+class Plan:
+    """What ``tap preview`` shows: each resource's planned operation, counts and notes."""
+
+    steps: list[Event]
+    summary: Summary
+    notes: list[str] = field(default_factory=list)
+
+
+class _ReadOnly(StateStore):
+    """A store that never writes: plans and previews run against copies of the state."""
+
+    def save(self, state: StackState) -> None:
+        """Write nothing."""

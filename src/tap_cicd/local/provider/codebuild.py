@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from tap_cicd.local import quirks
-from tap_cicd.local.provider.model import ANY, ID, Call, Inputs, Ref, ResourceType, Update, integer
+from tap_cicd.local.provider.model import (
+    ANY,
+    ID,
+    Call,
+    Inputs,
+    Ref,
+    ResourceType,
+    Update,
+    integer,
+)
 
 
 def project_params(inputs: Inputs) -> dict[str, Any]:
@@ -52,6 +61,13 @@ def _update(ref: Ref) -> None:
     quirks.update_codebuild_project(ref.client, project_params(ref.inputs))
 
 
+def _project_tags(ref: Ref) -> dict[str, str] | None:
+    """The project's tags; ``None`` when there is no such project (BatchGetProjects does not
+    fail for a missing name: it lists it under ``projectsNotFound``)."""
+    found = ref.call("batch_get_projects", names=[ref.id])["projects"]
+    return {t["key"]: t["value"] for t in found[0].get("tags", [])} if found else None
+
+
 PROJECT = ResourceType(
     type="aws:codebuild/project:Project",
     service="codebuild",
@@ -62,6 +78,7 @@ PROJECT = ResourceType(
         names=lambda ref: [ref.id],
         result=lambda _ref, response: next(iter(response["projects"]), None),
     ),
+    read_tags=_project_tags,
     updates=(Update((ANY,), _update),),
     delete=Call("delete_project", name=ID),
     outputs=lambda ref: {"arn": ref.arn("codebuild", f"project/{ref.id}")},

@@ -15,6 +15,7 @@ from tap_cicd.local.provider.model import (
     Update,
     integer,
     lower_tags,
+    tag_reader,
 )
 
 
@@ -101,6 +102,9 @@ PIPELINE = ResourceType(
     updates=(Update((ANY,), Call("update_pipeline", pipeline=_declaration)),),
     delete=Call("delete_pipeline", name=ID),
     tags=lower_tags({"resourceArn": ARN}, pairs=("key", "value")),
+    read_tags=tag_reader(
+        "list_tags_for_resource", lambda r: r["tags"], ("key", "value"), resourceArn=ARN
+    ),
     outputs=lambda ref: {"arn": ref.arn("codepipeline", ref.id)},
     replace_on=("name",),
 )

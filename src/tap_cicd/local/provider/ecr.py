@@ -13,7 +13,9 @@ from tap_cicd.local.provider.model import (
     Update,
     given,
     lower_tags,
+    part_of,
     settable,
+    tag_reader,
 )
 
 
@@ -61,6 +63,7 @@ REPOSITORY = ResourceType(
     ),
     delete=Call("delete_repository", repositoryName=ID, force=given("forceDelete", False, bool)),
     tags=lower_tags({"resourceArn": ARN}),
+    read_tags=tag_reader("list_tags_for_resource", lambda r: r["tags"], resourceArn=ARN),
     outputs=lambda ref: {
         "arn": ref.arn("ecr", f"repository/{ref.id}"),
         "registryId": ref.account,
@@ -78,7 +81,9 @@ LIFECYCLE_POLICY = settable(
     "ecr",
     _put_lifecycle,
     of="repository",
+    belongs_to=part_of(REPOSITORY.type, "repository"),
     read=Call("get_lifecycle_policy", repositoryName=ID),
+    volatile=("lastEvaluatedAt",),  # moves each time ECR evaluates the rules
     delete=Call("delete_lifecycle_policy", repositoryName=ID),
     outputs=lambda ref: {"registryId": ref.account},
 )

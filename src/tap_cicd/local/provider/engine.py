@@ -8,16 +8,20 @@ that is already gone as fine.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from tap_cicd.errors import OwnershipError
 from tap_cicd.local.provider.assets import normalize
 from tap_cicd.local.provider.model import (
     ANY,
+    STACK_TAG,
     URN_TAG,
     Inputs,
     Outputs,
@@ -39,6 +43,7 @@ NOT_FOUND = frozenset(
         "NoSuchEntity",
         "NotFoundException",
         "NotFound",
+        "ResourceNotFound",
         "ResourceNotFoundException",
         "RepositoryNotFoundException",
         "LifecyclePolicyNotFoundException",
@@ -63,6 +68,8 @@ class Context:
     account_id: str
     region: str
     partition: str = "aws"
+    stack: str = field(default="", kw_only=True)
+    """The stack deploying: what ownership tags say, and what adoption requires them to say."""
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         """An ARN of this account and (unless global) region."""
@@ -95,6 +102,21 @@ Create = Callable[[Context, str, Inputs], tuple[str, Outputs]]
 Update = Callable[[Context, str, Inputs, Inputs], Outputs]
 Delete = Callable[[Context, str, Inputs], None]
 Read = Callable[[Context, str, Inputs], Any]
+Observation = tuple[str, "dict[str, str] | None"]
+"""A digest of what AWS describes, and the tags (``None`` for types AWS does not tag)."""
+Observe = Callable[[Context, str, Inputs], "Observation | None"]
+TagsOf = Callable[[Context, str, Inputs], "dict[str, str] | None"]
+
+
+def ownership_tags(stack: str, urn: str) -> dict[str, str]:
+    """The tags that say which stack (and which of its resources) a resource is."""
+    return {STACK_TAG: stack, URN_TAG: urn}
+
+
+def owner_line(type_token: str, resource_id: str, owner: str | None) -> str:
+    """One line naming a resource that is not this stack's, and whose it is."""
+    whose = f"stack '{owner}'" if owner else "something tap does not know (no tap:stack tag)"
+    return f"{type_token} '{resource_id}' exists and belongs to {whose}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,16 @@ class Handler:
     """Immutable inputs that keep the identity: a change deletes the old resource first."""
     read: Read | None = None
     """The resource's current state, ``None`` when it is gone (for refresh)."""
+    observe: Observe | None = None
+    """A digest of what AWS describes (volatile keys left out) and its tags; ``None`` when
+    it is gone."""
+    tags_of: TagsOf | None = None
+    """Its current tags (``None`` when gone); absent for types AWS does not tag."""
+    identify: Callable[[Context, Inputs], str] = lambda _ctx, _inputs: ""
+    """The id the inputs give it; ``""`` when AWS names it."""
+    parent: Read | None = None
+    """For a type AWS does not tag: the (type, id) of the resource it is part of, as it is
+    now (``None`` when it is gone); absent when it is part of nothing tap tags."""
 
 
 def handler(entry: ResourceType) -> Handler:
@@ -125,6 +157,10 @@ def handler(entry: ResourceType) -> Handler:
         replace_on=entry.replace_on,
         recreate_on=entry.recreate_on,
         read=partial(read, entry),
+        observe=partial(observe, entry),
+        tags_of=partial(tags_of, entry) if entry.read_tags is not None else None,
+        identify=lambda ctx, inputs: ctx.ref(entry, inputs).id,
+        parent=partial(parent, entry) if entry.belongs_to is not None else None,
     )
 
 
@@ -146,6 +182,12 @@ def create(entry: ResourceType, ctx: Context, urn: str, inputs: Inputs) -> tuple
             converge(made, old, after_create=True)
             return made.id, made.outputs
     adopted = replace(draft, id=str(found))
+    if entry.read_tags is not None:
+        # The plan checked whose it is before the first write; tagged as another stack's
+        # since then, it is still not taken.
+        owner = (entry.read_tags(adopted) or {}).get(STACK_TAG)
+        if owner not in (None, ctx.stack):
+            raise OwnershipError(owner_line(entry.type, adopted.id, owner))
     converge(adopted, {}, force=True)
     return adopted.id, adopted.outputs
 
@@ -206,6 +248,49 @@ def delete(entry: ResourceType, ctx: Context, resource_id: str, inputs: Inputs) 
 def read(entry: ResourceType, ctx: Context, resource_id: str, inputs: Inputs) -> Any:
     """The resource's current state as AWS describes it; ``None`` when it is gone."""
     return _unless_gone(entry, entry.read, ctx.ref(entry, inputs, resource_id=resource_id))
+
+
+def tags_of(entry: ResourceType, ctx: Context, resource_id: str, inputs: Inputs) -> Any:
+    """The resource's current tags as a map; ``None`` when it is gone."""
+    assert entry.read_tags is not None  # noqa: S101 - handler() offers this only then
+    ref = ctx.ref(entry, inputs, resource_id=resource_id)
+    return _unless_gone(entry, entry.read_tags, ref)
+
+
+def parent(entry: ResourceType, ctx: Context, resource_id: str, inputs: Inputs) -> Any:
+    """The (type, id) of the resource this one is part of, as AWS has it; ``None`` when gone."""
+    assert entry.belongs_to is not None  # noqa: S101 - handler() offers this only then
+    ref = ctx.ref(entry, inputs, resource_id=resource_id)
+    found = _unless_gone(entry, entry.read, ref)
+    return None if found is None else entry.belongs_to(ref, found)
+
+
+def observe(
+    entry: ResourceType, ctx: Context, resource_id: str, inputs: Inputs
+) -> Observation | None:
+    """A digest of the resource as AWS describes it, tags included, and its tags; ``None``
+    when it is gone.
+
+    The entry's ``volatile`` keys (and every response's metadata) are left out, so the digest
+    changes only when someone changes the resource.
+    """
+    ref = ctx.ref(entry, inputs, resource_id=resource_id)
+    found = _unless_gone(entry, entry.read, ref)
+    if found is None:
+        return None
+    tags = _unless_gone(entry, entry.read_tags, ref) if entry.read_tags is not None else None
+    stable = _without({"read": found, "tags": tags}, {"ResponseMetadata", *entry.volatile})
+    text = json.dumps(stable, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest(), tags
+
+
+def _without(value: Any, keys: set[str]) -> Any:
+    """``value`` with every mapping's ``keys`` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value
 
 
 def _unless_gone(entry: ResourceType, step: Step, ref: Ref) -> Any:

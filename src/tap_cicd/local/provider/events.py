@@ -15,7 +15,9 @@ from tap_cicd.local.provider.model import (
     Tags,
     given,
     integer,
+    part_of,
     settable,
+    tag_reader,
 )
 
 _put_rule = Call(
@@ -43,6 +45,7 @@ RULE = settable(
     read=Call("describe_rule", Name=ID),
     delete=_delete_rule,
     tags=Tags({"ResourceARN": ARN}, on_create="Tags"),
+    read_tags=tag_reader("list_tags_for_resource", lambda r: r["Tags"], ResourceARN=ARN),
     outputs=lambda ref: {"arn": ref.arn("events", f"rule/{ref.id}")},
 )
 
@@ -86,6 +89,7 @@ TARGET = settable(
     "events",
     _put_target,
     of=("rule", "targetId"),
+    belongs_to=part_of(RULE.type, "rule"),
     id=lambda ref: f"{ref.inputs['rule']}-{ref.inputs['targetId']}",
     read=Call(
         "list_targets_by_rule",

@@ -13,7 +13,9 @@ from tap_cicd.local.provider.model import (
     Update,
     given,
     integer,
+    part_of,
     settable,
+    tag_reader,
 )
 
 
@@ -48,6 +50,7 @@ ROLE = ResourceType(
     ),
     delete=_delete_role,
     tags=Tags({"RoleName": ID}, tag="tag_role", untag="untag_role", on_create="Tags"),
+    read_tags=tag_reader("list_role_tags", lambda r: r["Tags"], RoleName=ID),
     outputs=lambda ref: {"arn": ref.arn("iam", f"role/{ref.id}", regional=False), "name": ref.id},
     replace_on=("name",),
 )
@@ -59,6 +62,7 @@ ROLE_POLICY = settable(
     "iam",
     _put_role_policy,
     of=("role", "name"),
+    belongs_to=part_of(ROLE.type, "role"),
     id=lambda ref: f"{ref.inputs['role']}:{ref.inputs['name']}",
     read=Call("get_role_policy", **_names),
     delete=Call("delete_role_policy", **_names),

@@ -14,6 +14,7 @@ from tap_cicd.local.provider.model import (
     Update,
     given,
     integer,
+    tag_reader,
 )
 
 
@@ -75,6 +76,9 @@ KEY = ResourceType(
     ),
     gone=("KMSInvalidStateException",),
     tags=Tags({"KeyId": ID}, pairs=("TagKey", "TagValue"), on_create="Tags"),
+    read_tags=tag_reader(
+        "list_resource_tags", lambda r: r["Tags"], ("TagKey", "TagValue"), KeyId=ID
+    ),
     outputs=lambda ref: {"arn": ref.arn("kms", f"key/{ref.id}"), "keyId": ref.id},
 )
 
@@ -93,6 +97,7 @@ ALIAS = ResourceType(
     create=Call("create_alias", AliasName=ID, TargetKeyId=given("targetKeyId")),
     exists=("AlreadyExistsException",),
     read=_read_alias,
+    belongs_to=lambda _ref, alias: (KEY.type, str(alias.get("TargetKeyId", ""))),
     updates=(
         Update(
             ("targetKeyId",), Call("update_alias", AliasName=ID, TargetKeyId=given("targetKeyId"))

@@ -17,7 +17,9 @@ from tap_cicd.local.provider.model import (
     Update,
     given,
     integer,
+    part_of,
     settable,
+    tag_reader,
 )
 
 
@@ -98,6 +100,7 @@ FUNCTION = ResourceType(
     ),
     delete=Call("delete_function", FunctionName=ID),
     tags=Tags({"Resource": ARN}, pairs=None, on_create="Tags"),
+    read_tags=tag_reader("list_tags", lambda r: r["Tags"], None, Resource=ARN),
     outputs=_function_outputs,
     replace_on=("name",),
 )
@@ -121,6 +124,7 @@ INVOKE_CONFIG = settable(
     "lambda",
     _put_invoke_config,
     of="functionName",
+    belongs_to=part_of(FUNCTION.type, "functionName"),
     read=Call("get_function_event_invoke_config", FunctionName=ID),
     delete=Call("delete_function_event_invoke_config", FunctionName=ID),
 )

@@ -12,6 +12,7 @@ from tap_cicd.local.provider.model import (
     Update,
     integer,
     lower_tags,
+    tag_reader,
 )
 
 
@@ -38,9 +39,11 @@ LOG_GROUP = ResourceType(
             (g for g in response["logGroups"] if g["logGroupName"] == ref.id), None
         ),
     ),
+    volatile=("storedBytes",),  # grows as the function and the build write logs
     updates=(Update(("retentionInDays",), _retention, after_create=True),),
     delete=Call("delete_log_group", logGroupName=ID),
     tags=lower_tags({"resourceArn": ARN}, pairs=None),
+    read_tags=tag_reader("list_tags_log_group", lambda r: r.get("tags"), None, logGroupName=ID),
     # The provider reports the ARN without DescribeLogGroups' trailing ":*".
     outputs=lambda ref: {"arn": ref.arn("logs", f"log-group:{ref.id}")},
     replace_on=("name",),

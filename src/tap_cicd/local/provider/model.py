@@ -18,7 +18,11 @@ Inputs = Mapping[str, Any]
 Outputs = dict[str, Any]
 
 URN_TAG = "tap:urn"
-"""Tagged on what AWS names itself (a KMS key): an interrupted run finds what it created by it."""
+"""Tagged on every resource that takes tags: the URN it was created for (a KMS key, which AWS
+names itself, is found by it after an interrupted run)."""
+STACK_TAG = "tap:stack"
+"""Tagged on every resource that takes tags: the stack that owns it (adoption and destroy
+check it, so one stack never takes or deletes another's resource)."""
 
 ANY = "*"
 """In ``Update.on``: every changed input that no other update of the type claims."""
@@ -162,6 +166,25 @@ class Tags:
         return [{key: k, value: v} for k, v in tags.items()]
 
 
+def tag_reader(
+    operation: str,
+    answer: Callable[[Any], Any],
+    pairs: tuple[str, str] | None = ("Key", "Value"),
+    **fields: Any,
+) -> Step:
+    """Reads a resource's tags as a plain map: ``answer`` picks them out of the response, as
+    a list of ``pairs`` or (``pairs=None``) as a map already."""
+
+    def read(ref: Ref) -> dict[str, str]:
+        found = answer(ref.call(operation, **resolve(fields, ref))) or ()
+        if pairs is None:
+            return {str(k): str(v) for k, v in dict(found).items()}
+        key, value = pairs
+        return {str(tag[key]): str(tag[value]) for tag in found}
+
+    return read
+
+
 def lower_tags(target: Fields, **options: Any) -> Tags:
     """The tag calls of the services that spell their parameters ``tags`` and ``tagKeys``."""
     return Tags(target, param="tags", keys="tagKeys", on_create="tags", **options)
@@ -210,6 +233,14 @@ class ResourceType:
     """Looks for an existing one before creating, where no error code tells: its id or ``None``."""
     gone: tuple[str, ...] = ()
     """Error codes, besides the common not-found ones, that mean it is gone already."""
+    read_tags: Step | None = None
+    """Its current tags as a map; ``None``: AWS takes no tags on it (the state proves ownership)."""
+    belongs_to: Callable[[Ref, Any], tuple[str, str]] | None = None
+    """For a type AWS does not tag: the (type token, id) of the resource it is part of, from
+    its inputs and its read; whose that one is, this one is."""
+    volatile: tuple[str, ...] = ()
+    """Keys of the read that change without anyone changing the resource (counters, dates, what
+    the deploy step writes): left out when refresh compares reads to find drift."""
 
     def locate(
         self,
@@ -228,6 +259,11 @@ class ResourceType:
         if self.id is not None:
             return replace(ref, id=self.id(ref))
         return replace(ref, id=placeholder_id(logical_name) if logical_name else "")
+
+
+def part_of(token: str, name: str) -> Callable[[Ref, Any], tuple[str, str]]:
+    """``belongs_to``: the resource of type ``token`` whose id is the input ``name``."""
+    return lambda ref, _read: (token, str(ref.inputs[name]))
 
 
 def settable(

@@ -19,6 +19,7 @@ from tap_cicd.local.provider.model import (
     by_input,
     given,
     integer,
+    part_of,
     settable,
 )
 
@@ -95,6 +96,7 @@ BUCKET = ResourceType(
     create=Call("create_bucket", _location, Bucket=ID),
     exists=("BucketAlreadyOwnedByYou",),
     read=_read_bucket,
+    read_tags=lambda ref: _read_bucket(ref)["tags"],
     updates=(Update(("tags",), _tag_bucket, after_create=True),),
     delete=_delete_bucket,
     outputs=_bucket_outputs,
@@ -111,7 +113,15 @@ def _config(token: str, put: Call, read: tuple[str, str | None], delete: Call) -
     on_put, on_delete = (Call(c.operation, c.params, Bucket=ID, **c.fields) for c in (put, delete))
     getter, key = read
     answer = Call(getter, Bucket=ID, result=lambda _ref, response: _part(response, key))
-    return settable(token, "s3", on_put, of="bucket", read=answer, delete=on_delete)
+    return settable(
+        token,
+        "s3",
+        on_put,
+        of="bucket",
+        read=answer,
+        delete=on_delete,
+        belongs_to=part_of(BUCKET.type, "bucket"),
+    )
 
 
 def _part(response: Any, key: str | None) -> Any:

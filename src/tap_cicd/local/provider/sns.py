@@ -12,7 +12,9 @@ from tap_cicd.local.provider.model import (
     Tags,
     Update,
     given,
+    part_of,
     settable,
+    tag_reader,
 )
 
 
@@ -47,9 +49,12 @@ TOPIC = ResourceType(
         result=lambda _ref, response: response["TopicArn"],
     ),
     read=_attribute(None),
+    # The TopicPolicy resource owns Policy; the counters move with subscriptions.
+    volatile=("Policy", "SubscriptionsConfirmed", "SubscriptionsPending", "SubscriptionsDeleted"),
     updates=(Update(("kmsMasterKeyId",), _set("KmsMasterKeyId", given("kmsMasterKeyId", ""))),),
     delete=Call("delete_topic", TopicArn=ID),
     tags=Tags({"ResourceArn": ID}, on_create="Tags"),
+    read_tags=tag_reader("list_tags_for_resource", lambda r: r["Tags"], ResourceArn=ID),
     outputs=lambda ref: {"arn": ref.id},
     replace_on=("name",),
 )
@@ -79,6 +84,7 @@ TOPIC_POLICY = settable(
     "sns",
     _set("Policy", given("policy")),
     of="arn",
+    belongs_to=part_of(TOPIC.type, "arn"),
     read=_attribute("Policy"),
     # A topic always has a policy: deleting this one restores the default.
     delete=_set("Policy", lambda ref: default_topic_policy(ref.id, ref.account)),

@@ -12,7 +12,9 @@ from tap_cicd.local.provider.model import (
     Tags,
     Update,
     given,
+    part_of,
     settable,
+    tag_reader,
 )
 
 
@@ -52,6 +54,15 @@ QUEUE = ResourceType(
         result=lambda _ref, response: response["QueueUrl"],
     ),
     read=_get("All"),
+    # The QueuePolicy resource owns Policy (and setting it moves LastModifiedTimestamp);
+    # the counters move with messages.
+    volatile=(
+        "Policy",
+        "LastModifiedTimestamp",
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ),
     updates=(
         Update(
             ("kmsMasterKeyId", "messageRetentionSeconds"),
@@ -60,6 +71,7 @@ QUEUE = ResourceType(
     ),
     delete=Call("delete_queue", QueueUrl=ID),
     tags=Tags({"QueueUrl": ID}, tag="tag_queue", untag="untag_queue", pairs=None, on_create="tags"),
+    read_tags=tag_reader("list_queue_tags", lambda r: r.get("Tags"), None, QueueUrl=ID),
     outputs=lambda ref: {"url": ref.id, "arn": ref.arn("sqs", ref.inputs["name"])},
     replace_on=("name",),
 )
@@ -74,6 +86,7 @@ QUEUE_POLICY = settable(
     "sqs",
     _policy(given("policy")),
     of="queueUrl",
+    belongs_to=part_of(QUEUE.type, "queueUrl"),
     read=Call(
         "get_queue_attributes",
         QueueUrl=ID,

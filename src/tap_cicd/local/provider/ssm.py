@@ -9,6 +9,7 @@ from tap_cicd.local.provider.model import (
     Tags,
     given,
     settable,
+    tag_reader,
 )
 
 
@@ -32,12 +33,21 @@ PARAMETER = settable(
     _put,
     of="name",
     read=Call("get_parameter", Name=ID, result=lambda _ref, response: response["Parameter"]),
+    # The deploy step writes the release into the value (the program ignores its changes).
+    volatile=("Value", "Version", "LastModifiedDate"),
     delete=Call("delete_parameter", Name=ID),
     # PutParameter refuses tags together with Overwrite: they are added after it.
     tags=Tags(
         {"ResourceType": "Parameter", "ResourceId": ID},
         tag="add_tags_to_resource",
         untag="remove_tags_from_resource",
+    ),
+    gone=("InvalidResourceId",),  # what ListTagsForResource says of a missing parameter
+    read_tags=tag_reader(
+        "list_tags_for_resource",
+        lambda r: r["TagList"],
+        ResourceType="Parameter",
+        ResourceId=ID,
     ),
     outputs=lambda ref: {"arn": _arn(ref), "version": 1},
 )
