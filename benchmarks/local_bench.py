@@ -55,11 +55,12 @@ def main() -> None:
             reset(endpoint)
             shutil.rmtree(home / "state", ignore_errors=True)
             first.append(run("up", "--json", env=env)[0])
-        noop, writes = [], []
+        noop, writes, trusting = [], [], []
         for _ in range(runs):
             seconds, out = run("up", "--json", env=env)
             noop.append(seconds)
             writes.append(json.loads(out)["writes"])
+            trusting.append(run("up", "--json", "--no-refresh", env=env)[0])
         destroy = []
         for _ in range(runs):
             destroy.append(run("destroy", env=env)[0])
@@ -82,7 +83,8 @@ def main() -> None:
     print(f"tap against the emulator, {runs} runs each, {os.cpu_count()} CPUs")
     show("tap preview", preview, "<= 2 s")
     show("first tap up", first, "<= 6 s")
-    show("no-op tap up", noop, "<= 3 s")
+    show("no-op tap up (refreshes)", noop, "<= 3 s")
+    show("no-op tap up --no-refresh", trusting, "-")
     print(f"{'no-op tap up write calls':<28} {writes}  [target 0]")
     show("tap destroy", destroy, "<= 4 s")
     print(f"{'peak memory of tap commands':<28} {max(peaks):6.1f} MB  [target tap up <= 300 MB]")

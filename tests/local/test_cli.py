@@ -676,3 +676,35 @@ def test_the_exit_code_table_names_every_error_class() -> None:
     assert table[:2] == ["| Exit code | Error code | Meaning |", "| --- | --- | --- |"]
     assert "| 9 | `policy_failed` | tap check: a mandatory policy rule failed |" in table
     assert "| 0 | - | success |" in table
+
+
+def test_a_stalled_emulator_is_reported_by_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local.emulator import Emulator, EmulatorInfo
+
+    monkeypatch.setenv("TAP_HOME", str(tmp_path))
+    monkeypatch.setattr(Emulator, "info", lambda _self: EmulatorInfo(pid=42, port=4566))
+    monkeypatch.setattr(Emulator, "status", lambda _self: "stalled")
+    result = CliRunner().invoke(app, ["emulator", "status"])
+    assert (result.exit_code, result.output) == (
+        1,
+        "emulator stalled at http://127.0.0.1:4566 (pid 42): not answering; "
+        "'tap emulator stop' kills it\n",
+    )
+
+
+def test_preview_says_when_the_deployed_stack_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd.local.state import ResourceState, StackState, StateStore
+
+    state = StackState("dev", emulator="gone")
+    state.resources["q"] = ResourceState("q", "aws:sqs/queue:Queue", "u", True, {"n": 1}, {}, [])
+    StateStore(tmp_path).save(state)
+    monkeypatch.setenv("TAP_HOME", str(tmp_path))
+    monkeypatch.chdir(PROJECT)
+    result = CliRunner().invoke(app, ["preview"])
+    assert result.output.startswith(
+        "note: the emulator is not running: nothing of the stack is left\n  + create  "
+    )

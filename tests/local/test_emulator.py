@@ -224,3 +224,11 @@ def test_other_transport_failures_are_not_a_lost_emulator() -> None:
     with pytest.raises(RuntimeError, match="an SSL or proxy failure"):
         sts.get_caller_identity()
     assert clients.lost is None
+
+
+def test_the_callers_aws_profile_is_not_read(
+    emulator: EmulatorInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "a-profile-that-does-not-exist")
+    clients = Emulator.clients(emulator)
+    assert clients("sts").get_caller_identity()["Account"] == "123456789012"

@@ -7,6 +7,7 @@ behind tap's back) and the plan (``tap preview`` says what ``tap up`` then does)
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from tap_cicd.errors import OwnershipError
 from tap_cicd.local.clients import Clients
 from tap_cicd.local.provider.model import STACK_TAG, URN_TAG
-from tap_cicd.local.state import StateStore
+from tap_cicd.local.state import ResourceState, StackState, StateStore
 from tap_cicd.local.summary import OPERATIONS, Event
 from tap_cicd.local.target import LocalTarget, project_program
 
@@ -202,3 +203,34 @@ def test_preview_without_state_creates_everything_offline(target: LocalTarget) -
     plan = target.preview("fresh", PROGRAM, {"tap:environmentSuffix": "fresh"})
     assert changed(plan.summary.counts) == {"created": len(plan.steps)}
     assert not StateStore(target.home).exists("fresh")
+
+
+def test_adopting_a_leftover_tagged_as_another_stacks_is_refused(clients: Clients) -> None:
+    from tap_cicd.local.provider import HANDLERS, Context
+
+    clients("sqs").create_queue(QueueName="leftover", tags={STACK_TAG: "prod"})
+    ctx = Context(clients, clients.account_id(), "us-east-1", stack="dev")
+    with pytest.raises(OwnershipError, match="leftover' exists and belongs to stack 'prod'"):
+        HANDLERS["aws:sqs/queue:Queue"].create(ctx, "urn:x", {"name": "leftover"})
+
+
+def test_preview_and_refresh_when_the_emulator_is_gone(tmp_path: Path) -> None:
+    home = tmp_path / "tap"
+    store = StateStore(home)
+    state = StackState("dev", emulator="gone")
+    state.resources["q"] = ResourceState("q", "aws:sqs/queue:Queue", "u", True, {"n": 1}, {}, [])
+    store.save(state)
+    target = LocalTarget(home)
+    plan = target.preview("dev", PROGRAM, DEV)
+    assert plan.notes == ["the emulator is not running: nothing of the stack is left"]
+    assert changed(plan.summary.counts) == {"created": len(plan.steps)}
+    assert target.refresh("dev") == ["the emulator is not running: nothing of the stack is left"]
+    assert store.exists("dev")  # a preview and a refresh write nothing of it
+
+
+def test_preview_without_refresh_trusts_the_state(target: LocalTarget, clients: Clients) -> None:
+    summary = target.up("dev", PROGRAM, DEV)
+    clients("sqs").delete_queue(QueueUrl=queue_url(clients, summary.outputs))
+    trusting = target.preview("dev", PROGRAM, DEV, refresh=False)
+    assert changed(trusting.summary.counts) == {}
+    assert changed(target.preview("dev", PROGRAM, DEV).summary.counts) == {"created": 2}

@@ -40,8 +40,8 @@ class Clients:
 
     endpoint_url: str | None
     region: str
-    access_key: str | None = None
-    secret_key: str | None = None
+    access_key: str
+    secret_key: str
     writes: list[str] = field(default_factory=list)
     lost: Exception | None = field(default=None, init=False)
     """The first connection failure any client saw (callers may have wrapped it since)."""
@@ -49,11 +49,9 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        # With keys given (the emulator's), the caller's AWS_PROFILE is not read at all: a
-        # profile that does not exist would fail every call, and none applies here.
-        core = None
-        if self.access_key is not None:
-            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        # The caller's AWS_PROFILE is not read at all: the emulator's keys are given, and a
+        # profile that does not exist would fail every call.
+        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         self._session = boto3.session.Session(
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
