@@ -5,7 +5,10 @@
 1. Cold-start share: importing ``tap_cicd.deploy.handler`` in a fresh interpreter (median of N).
 2. Warm invocation: the full success path (read artifact, verify, gate, tag, record, notify,
    report) against an in-process moto server, CodePipeline replaced by a recorder (median of
-   N). The first run tags the digest; the later ones find the tag (one more call).
+   N). The first run tags the digest; the later ones find the tag (one more call). Then the
+   first invocation of an ECS rollout (``TAP_DEPLOY_TARGET=ecs``): the same up to the tag,
+   then look for the job's revision, describe the template, register, update the service and
+   answer with a continuation token.
 3. Peak memory: a child process that imports the handler and runs N invocations against the
    same moto server, its peak RSS minus a bare interpreter's.
 
@@ -36,7 +39,9 @@ PARAMETER = "/pipeline/dev/release"
 BUCKET = "bench-artifacts"
 KEY = "bench/build_output.zip"
 DIGEST = "sha256:" + "ab" * 32
-TARGETS = {"import": 300.0, "warm": 50.0, "memory": 128.0}
+CLUSTER = "bench"
+SERVICE = "bench-app"
+TARGETS = {"import": 300.0, "warm": 50.0, "rollout": 50.0, "memory": 128.0}
 
 
 def child_env(endpoint: str) -> dict[str, str]:
@@ -120,6 +125,33 @@ def seed(endpoint: str) -> None:
     client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=buffer.getvalue())
 
 
+def seed_service(endpoint: str) -> dict[str, str]:
+    """The stack's cluster, task definition and service; the function's ``ecs`` variables."""
+    ecs = boto3.client("ecs", region_name=REGION, endpoint_url=endpoint)
+    ecs.create_cluster(clusterName=CLUSTER)
+    template = ecs.register_task_definition(
+        family=SERVICE,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "app", "image": "public.ecr.aws/nginx/nginx:stable", "essential": True}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=CLUSTER, serviceName=SERVICE, taskDefinition=template, desiredCount=0
+    )
+    return {
+        "TAP_DEPLOY_TARGET": "ecs",
+        "TAP_CLUSTER_NAME": CLUSTER,
+        "TAP_SERVICE_NAME": SERVICE,
+        "TAP_TASK_DEFINITION": template,
+        "TAP_CONTAINER_NAME": "app",
+        "TAP_DESIRED_COUNT": "1",
+    }
+
+
 class Recorder:
     """Stands in for CodePipeline (moto has no PutJob*Result)."""
 
@@ -138,7 +170,9 @@ class Context:
         return 120_000
 
 
-def invoke(runs: int, offset: int, fresh_credentials: bool = False) -> list[float]:
+def invoke(
+    runs: int, offset: int, fresh_credentials: bool = False, expect: str = "success"
+) -> list[float]:
     """Run the handler ``runs`` times in this process; milliseconds per invocation."""
     # Imported here: the import is timed on its own, in fresh interpreters.
     from tap_cicd.deploy import handler  # noqa: PLC0415
@@ -150,7 +184,7 @@ def invoke(runs: int, offset: int, fresh_credentials: bool = False) -> list[floa
         started = time.perf_counter()
         handler.handler(event(offset + i, fresh_credentials), Context())
         timings.append((time.perf_counter() - started) * 1000)
-    if set(recorder.results) != {"success"}:
+    if set(recorder.results) != {expect}:
         raise SystemExit(f"unexpected results: {sorted(set(recorder.results))}")
     return timings
 
@@ -208,6 +242,11 @@ def main() -> None:
         cold = invoke(1, 0)[0]
         warm = invoke(args.runs, 1)
         fresh = invoke(args.runs, 5_000, fresh_credentials=True)
+        rollout_env = seed_service(endpoint)
+        os.environ.update(rollout_env)
+        rollout = invoke(args.runs, 20_000, expect="continuation")
+        for name in rollout_env:
+            del os.environ[name]
         baseline = peak_rss_mb(["-c", HIGH_WATER], {**os.environ, **env})
         peak = peak_rss_mb([__file__, "--child", "--runs", str(args.runs)], {**os.environ, **env})
     finally:
@@ -216,6 +255,7 @@ def main() -> None:
     figures = {
         "import": statistics.median(imports),
         "warm": statistics.median(warm),
+        "rollout": statistics.median(rollout),
         "memory": peak - baseline,
     }
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} CPUs, {args.runs} runs")
@@ -231,6 +271,10 @@ def main() -> None:
     print(
         "warm invocation, new artifact credentials each time  "
         f"median {statistics.median(fresh):7.1f} ms"
+    )
+    print(
+        f"warm invocation, ECS rollout start  median {figures['rollout']:7.1f} ms  "
+        f"(p90 {statistics.quantiles(rollout, n=10)[-1]:.1f})  [<= {TARGETS['rollout']:.0f} ms]"
     )
     print(
         f"peak RSS {peak:.1f} MB, bare interpreter {baseline:.1f} MB, "

@@ -4,7 +4,8 @@ Every key lives in the Pulumi config namespace ``tap`` and may also come from an
 environment variable (see ``ENV_VARS``). Pulumi config wins over the environment, which
 wins over the default; ``environmentSuffix`` defaults to the stack name (as Pulumi programs
 do with ``pulumi.get_stack()``). Validation happens once, in ``Settings.from_raw``, and the
-first broken rule raises a ``ConfigError`` naming the key and the rule.
+first broken rule raises a ``ConfigError`` naming the key and the rule. The Deploy stage's keys
+(scan gate, concurrency, ``deployTarget`` and the service) are validated in ``config_service``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from tap_cicd.deploy.scanning import (
-    DEFAULT_SCAN_WAIT_SECONDS,
-    MAX_SCAN_WAIT_SECONDS,
-    THRESHOLDS,
+from tap_cicd.config_service import (
+    WHOLE,
+    ServiceSettings,
+    allowed_findings,
+    deploy_concurrency,
+    deploy_target,
+    require_approval,
+    scan_wait,
+    service_settings,
+    string_list,
 )
+from tap_cicd.deploy.scanning import DEFAULT_SCAN_WAIT_SECONDS, THRESHOLDS
 from tap_cicd.errors import ConfigError
 from tap_cicd.naming import Naming
 
@@ -46,6 +54,18 @@ ENV_VARS: dict[str, str] = {
     "scanWaitSeconds": "TAP_SCAN_WAIT_SECONDS",
     "deployConcurrency": "TAP_DEPLOY_CONCURRENCY",
     "tags": "TAP_TAGS",
+    "deployTarget": "TAP_DEPLOY_TARGET",
+    "containerPort": "TAP_CONTAINER_PORT",
+    "cpu": "TAP_CPU",
+    "memory": "TAP_MEMORY",
+    "desiredCount": "TAP_DESIRED_COUNT",
+    "healthCheckPath": "TAP_HEALTH_CHECK_PATH",
+    "ingressCidrs": "TAP_INGRESS_CIDRS",
+    "certificateArn": "TAP_CERTIFICATE_ARN",
+    "vpcId": "TAP_VPC_ID",
+    "subnetIds": "TAP_SUBNET_IDS",
+    "rolloutWaitSeconds": "TAP_ROLLOUT_WAIT_SECONDS",
+    "requireApproval": "TAP_REQUIRE_APPROVAL",
 }
 """Config key -> environment variable that may supply it."""
 
@@ -77,11 +97,8 @@ _CONNECTION_ARN = re.compile(
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _BRANCH_FORBIDDEN = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_FINDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 # Letters and digits of any script, the space (not tabs or line breaks) and _.:/=+-@.
 _TAG_CHARS = re.compile(r"[\w .:/=+\-@]*", re.UNICODE)
-_WHOLE = re.compile(r"[0-9]{1,9}")
-"""A whole number in ASCII digits (``str.isdigit`` also accepts ``²``, which ``int`` refuses)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 """An AWS region code (``us-east-1``, ``us-gov-west-1``, ``ap-southeast-3``)."""
@@ -137,6 +154,10 @@ class Settings:
     """Reserved concurrency of the deploy function; ``None`` (the default) reserves none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags, merged with Project / Environment / ManagedBy on every taggable resource."""
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    """The ECS service each release rolls out to (``deployTarget``)."""
+    require_approval: bool = False
+    """A manual approval stage between Build and Deploy, announced on the topic."""
 
     @property
     def naming(self) -> Naming:
@@ -178,7 +199,7 @@ class Settings:
         except ConfigError as error:
             raise ConfigError("environmentSuffix", f"{error.rule}{from_stack}{fix}") from None
         prefix = _prefix(values.get("namePrefix", "pipeline"))
-        problems = Naming(prefix, suffix).problems()
+        problems = Naming(prefix, suffix).problems(service=deploy_target(values) == "ecs")
         if problems:
             raise ConfigError(
                 "environmentSuffix",
@@ -194,10 +215,12 @@ class Settings:
             notification_email=_email(values.get("notificationEmail", "")),
             log_retention_days=_retention(values.get("logRetentionDays")),
             fail_on_severity=_choice(values, "failOnSeverity", SEVERITIES, cls.fail_on_severity),
-            allowed_findings=_findings(values.get("allowedFindings")),
-            scan_wait_seconds=_scan_wait(values.get("scanWaitSeconds")),
-            deploy_concurrency=_deploy_concurrency(values.get("deployConcurrency")),
+            allowed_findings=allowed_findings(values.get("allowedFindings")),
+            scan_wait_seconds=scan_wait(values.get("scanWaitSeconds")),
+            deploy_concurrency=deploy_concurrency(values.get("deployConcurrency")),
             tags=_tags(values.get("tags")),
+            service=service_settings(values),
+            require_approval=require_approval(values.get("requireApproval")),
         )
 
 
@@ -283,7 +306,7 @@ def _source(values: Mapping[str, str]) -> SourceSettings:
         or branch.endswith(("/", ".", ".lock"))
     ):
         raise ConfigError("branch", f"'{branch}' is not a valid git branch name")
-    paths = _string_list(values.get("filePaths"), "filePaths")
+    paths = string_list(values.get("filePaths"), "filePaths")
     for path in paths:
         if not path or len(path) > 255 or _CONTROL.search(path):
             raise ConfigError("filePaths", "each glob must be 1-255 characters on one line")
@@ -301,67 +324,11 @@ def _email(value: str) -> str:
 def _retention(value: str | None) -> int:
     if value is None:
         return 365
-    days = int(value) if _WHOLE.fullmatch(value) else -1
+    days = int(value) if WHOLE.fullmatch(value) else -1
     if days not in RETENTION_DAYS:
         allowed = ", ".join(map(str, RETENTION_DAYS))
         raise ConfigError("logRetentionDays", f"must be one of {allowed}; got '{value}'")
     return days
-
-
-def _scan_wait(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_SCAN_WAIT_SECONDS
-    if not _WHOLE.fullmatch(value) or int(value) > MAX_SCAN_WAIT_SECONDS:
-        raise ConfigError(
-            "scanWaitSeconds", f"must be a whole number of seconds, 0-{MAX_SCAN_WAIT_SECONDS}"
-        )
-    return int(value)
-
-
-MAX_DEPLOY_CONCURRENCY = 900
-"""AWS refuses a reservation that leaves fewer than 100 unreserved executions; 900 is the most
-an account at the default quota of 1,000 can reserve (and far more than one release needs).
-https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html"""
-
-
-def _deploy_concurrency(value: str | None) -> int | None:
-    # Opt-in: accounts at a low concurrency quota (10 or 50 is common for new accounts)
-    # cannot reserve anything, so a default reservation would make the stack undeployable.
-    if value is None or not value.strip():
-        return None
-    if not _WHOLE.fullmatch(value) or not 1 <= int(value) <= MAX_DEPLOY_CONCURRENCY:
-        raise ConfigError(
-            "deployConcurrency",
-            f"must be a whole number 1-{MAX_DEPLOY_CONCURRENCY}; AWS also keeps 100 of the "
-            "account's concurrent executions unreserved, so the account quota must exceed it "
-            "by 100",
-        )
-    return int(value)
-
-
-def _findings(value: str | None) -> tuple[str, ...]:
-    ids = _string_list(value, "allowedFindings")
-    for finding in ids:
-        if not _FINDING_ID.fullmatch(finding):
-            raise ConfigError("allowedFindings", f"'{finding}' is not a finding id")
-    if len(",".join(ids)) > 2048:
-        raise ConfigError("allowedFindings", "at most 2048 characters in all")
-    return ids
-
-
-def _string_list(value: str | None, key: str) -> tuple[str, ...]:
-    """A JSON list of strings, or a comma-separated list."""
-    if value is None or not value.strip():
-        return ()
-    if value.lstrip().startswith("["):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, list) or not all(isinstance(i, str) for i in parsed):
-            raise ConfigError(key, "must be a JSON list of strings or a comma-separated list")
-        return tuple(parsed)
-    return tuple(item.strip() for item in value.split(","))
 
 
 def _tags(value: str | None) -> dict[str, str]:

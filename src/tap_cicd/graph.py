@@ -27,7 +27,10 @@ KNOWN_INVOKES = (
     "aws:index/getCallerIdentity:getCallerIdentity",
     "aws:index/getRegion:getRegion",
     "aws:index/getPartition:getPartition",
+    "aws:index/getAvailabilityZones:getAvailabilityZones",
 )
+ZONE_LETTERS = ("a", "b", "c")
+"""Zones answered offline (and by the local deployer): ``<region>a`` .. ``<region>c``."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        """Answer getCallerIdentity, getRegion and getPartition (camelCase wire names)."""
+        """Answer the invokes of ``KNOWN_INVOKES`` (camelCase wire names)."""
         self.invokes.append(args.token)
         answers = invoke_answers(self.account_id, self.region, "AIDATAPOFFLINE")
         if args.token not in answers:
@@ -103,7 +106,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 def invoke_answers(account_id: str, region: str, user_id: str) -> dict[str, dict[str, Any]]:
-    """getCallerIdentity, getRegion and getPartition results, by token (camelCase wire names)."""
+    """getCallerIdentity, getRegion, getPartition and getAvailabilityZones results, by token
+    (camelCase wire names)."""
     return {
         KNOWN_INVOKES[0]: {
             "accountId": account_id,
@@ -123,7 +127,24 @@ def invoke_answers(account_id: str, region: str, user_id: str) -> dict[str, dict
             "dnsSuffix": "amazonaws.com",
             "reverseDnsPrefix": "com.amazonaws",
         },
+        # Zone ids are account-specific in AWS; offline they only need to be well formed.
+        KNOWN_INVOKES[3]: {
+            "id": region,
+            "region": region,
+            "names": [f"{region}{letter}" for letter in ZONE_LETTERS],
+            "zoneIds": [
+                f"{_zone_id_prefix(region)}-az{i}" for i in range(1, len(ZONE_LETTERS) + 1)
+            ],
+            "groupNames": [region],
+            "state": "available",
+        },
     }
+
+
+def _zone_id_prefix(region: str) -> str:
+    """``use1`` for ``us-east-1``, ``euw1`` for ``eu-west-1`` (the shape of AWS zone ids)."""
+    parts = region.split("-")
+    return parts[0] + "".join(p[0] for p in parts[1:-1]) + parts[-1]
 
 
 def synthesised_outputs(

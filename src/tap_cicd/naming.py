@@ -55,6 +55,24 @@ class Kind(Enum):
     LOG_GROUP = NameRule("CloudWatch log group", 512, re.compile(r"[.\-_/#A-Za-z0-9]+"))
     KMS_ALIAS = NameRule("KMS alias", 256, re.compile(r"alias/[A-Za-z0-9/_-]+"))
     SSM_PARAMETER = NameRule("SSM parameter", 1011, re.compile(r"/[A-Za-z0-9_./-]+"))
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html
+    LOAD_BALANCER = NameRule(
+        "Load balancer", 32, re.compile(r"(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+    )
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
+    TARGET_GROUP = NameRule(
+        "Target group", 32, re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+    )
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html
+    ECS_CLUSTER = NameRule("ECS cluster", 255, re.compile(r"[A-Za-z0-9_-]+"))
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
+    ECS_SERVICE = NameRule("ECS service", 255, re.compile(r"[A-Za-z0-9_-]+"))
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html
+    TASK_FAMILY = NameRule("ECS task definition family", 255, re.compile(r"[A-Za-z0-9_-]+"))
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html
+    SECURITY_GROUP = NameRule(
+        "Security group", 255, re.compile(r"(?!sg-)[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]+")
+    )
 
 
 @dataclass(frozen=True)
@@ -118,16 +136,61 @@ class Naming:
         """Log group of the deploy function (Lambda's default path)."""
         return f"/aws/lambda/{self.deploy_function()}"
 
-    def log_groups(self) -> list[str]:
+    def service_log_group(self) -> str:
+        """Log group of the service's containers (the ``awslogs`` driver writes here)."""
+        return f"/ecs/{self.task_family()}"
+
+    def log_groups(self, service: bool = False) -> list[str]:
         """Every log group of the stack (the key serves these and no others)."""
-        return [self.build_log_group(), self.deploy_log_group()]
+        groups = [self.build_log_group(), self.deploy_log_group()]
+        return [*groups, self.service_log_group()] if service else groups
+
+    def cluster(self) -> str:
+        """The ECS cluster."""
+        return self.name("cluster")
+
+    def service(self) -> str:
+        """The ECS service the Deploy stage rolls releases out to."""
+        return self.name("service")
+
+    def task_family(self) -> str:
+        """The family of the service's task definition (every release registers a revision)."""
+        return self.name("task")
+
+    def load_balancer(self) -> str:
+        """The service's Application Load Balancer (32 characters at most)."""
+        return self.name("alb")
+
+    def target_group(self) -> str:
+        """The load balancer's target group (32 characters at most)."""
+        return self.name("tg")
+
+    def security_group(self, purpose: str) -> str:
+        """A security group (``purpose`` is one of ``SECURITY_GROUP_PURPOSES``)."""
+        return self.name(f"{purpose}-sg")
+
+    def network(self, purpose: str) -> str:
+        """The ``Name`` tag of a network resource the stack creates (``vpc``, ``public-a``...)."""
+        return self.name(purpose)
 
     def release_parameter(self) -> str:
         """SSM parameter the deploy step records the current release in."""
         return f"/{self.prefix}/{self.suffix}/release"
 
-    def all_names(self, account_id: str = ACCOUNT_ID_PLACEHOLDER) -> list[tuple[Kind, str]]:
-        """Every name the stack may create, with the rule it must satisfy."""
+    def all_names(
+        self, account_id: str = ACCOUNT_ID_PLACEHOLDER, service: bool = True
+    ) -> list[tuple[Kind, str]]:
+        """Every name the stack may create, with the rule it must satisfy (``service``: with
+        the ECS service of ``deployTarget`` ``ecs``)."""
+        roles = [*ROLE_PURPOSES, *(SERVICE_ROLE_PURPOSES if service else ())]
+        service_names = [
+            (Kind.ECS_CLUSTER, self.cluster()),
+            (Kind.ECS_SERVICE, self.service()),
+            (Kind.TASK_FAMILY, self.task_family()),
+            (Kind.LOAD_BALANCER, self.load_balancer()),
+            (Kind.TARGET_GROUP, self.target_group()),
+            *((Kind.SECURITY_GROUP, self.security_group(p)) for p in SECURITY_GROUP_PURPOSES),
+        ]
         return [
             (Kind.KMS_ALIAS, self.kms_alias()),
             *((Kind.S3_BUCKET, self.bucket(p, account_id)) for p in BUCKET_PURPOSES),
@@ -135,17 +198,18 @@ class Naming:
             (Kind.CODEBUILD_PROJECT, self.build_project()),
             (Kind.CODEPIPELINE, self.pipeline()),
             (Kind.LAMBDA_FUNCTION, self.deploy_function()),
-            *((Kind.IAM_ROLE, self.role(p)) for p in ROLE_PURPOSES),
+            *((Kind.IAM_ROLE, self.role(p)) for p in roles),
             *((Kind.EVENT_RULE, self.rule(p)) for p in RULE_PURPOSES),
             (Kind.SNS_TOPIC, self.topic()),
             *((Kind.SQS_QUEUE, self.queue(p)) for p in QUEUE_PURPOSES),
-            *((Kind.LOG_GROUP, group) for group in self.log_groups()),
+            *((Kind.LOG_GROUP, group) for group in self.log_groups(service)),
             (Kind.SSM_PARAMETER, self.release_parameter()),
+            *(service_names if service else ()),
         ]
 
-    def problems(self) -> list[str]:
+    def problems(self, service: bool = True) -> list[str]:
         """Why any derived name would be rejected by its service; empty when all are valid."""
-        found = (kind.value.problem(name) for kind, name in self.all_names())
+        found = (kind.value.problem(name) for kind, name in self.all_names(service=service))
         return [p for p in found if p is not None]
 
 
@@ -153,3 +217,6 @@ BUCKET_PURPOSES = ("artifacts", "source", "access-logs")
 ROLE_PURPOSES = ("pipeline", "build", "deploy", "source-events")
 RULE_PURPOSES = ("pipeline-state", "source-change")
 QUEUE_PURPOSES = ("events", "deploy")
+SERVICE_ROLE_PURPOSES = ("task-execution", "task")
+"""The ECS service's roles: the agent's (pull, logs) and the application's (empty)."""
+SECURITY_GROUP_PURPOSES = ("alb", "tasks")

@@ -10,6 +10,10 @@ on AWS there is no real job to report to.
 The end-to-end cases are emulator-only: ECR refuses a manifest whose layers were never
 uploaded (only ``docker push`` of a real image provides them), and the scan findings the gate
 reads are seeded through the emulator's API (``/moto-api/static/ecr/scan-finding-results``).
+
+The record-only cases run the deployed function with ``TAP_DEPLOY_TARGET=none`` (the
+``deployTarget`` ``none`` behaviour); the rollout cases run it as deployed, against the stack's
+ECS service (a stack without one skips them, naming why).
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ EMULATOR_ONLY = (
     "pushes a synthetic image without layers and seeds its scan findings through the emulator's API"
 )
 RESOLVED_ELSEWHERE = "#{"
+NO_SERVICE = (
+    "the stack has no ECS service (its outputs lack clusterName/serviceName): deployTarget "
+    "none, or the program's ECS resources are not deployed yet"
+)
+STALE_DEPLOYMENTS = (
+    "moto's UpdateService leaves the service's deployments as CreateService made them: the "
+    "PRIMARY deployment keeps the first task definition, so the new revision never shows "
+    "COMPLETED (patch_moto_ecs_deployments in tap_cicd.local.server fixes it)"
+)
 
 
 @dataclass
@@ -106,6 +119,13 @@ def job_results(
     handler.services.cache_clear()  # fresh clients for this endpoint and environment
     yield results
     handler.services.cache_clear()
+
+
+@pytest.fixture
+def record_only(monkeypatch: pytest.MonkeyPatch, job_results: JobResults) -> JobResults:
+    """The deployed function's record-only behaviour (``deployTarget`` ``none``)."""
+    monkeypatch.setenv("TAP_DEPLOY_TARGET", "none")
+    return job_results
 
 
 def push_image(aws: Any, outputs: dict[str, str], *, scan: bool = True) -> PushedImage:
@@ -300,6 +320,7 @@ def run_job(
 
 
 @pytest.mark.emulator_only(EMULATOR_ONLY)
+@pytest.mark.usefixtures("record_only")
 def test_release_is_recorded_announced_and_reported(
     aws: Any,
     outputs: dict[str, str],
@@ -374,6 +395,7 @@ def test_findings_at_or_above_the_gate_block_the_release(
 
 
 @pytest.mark.emulator_only(EMULATOR_ONLY)
+@pytest.mark.usefixtures("record_only")
 def test_repeated_delivery_finds_its_release_tag_and_succeeds(
     aws: Any,
     outputs: dict[str, str],
@@ -420,3 +442,108 @@ def test_a_release_before_its_scan_waits_for_the_scan_on_push(
     assert (token["v"], token["d"], token["n"]) == (1, image.digest, 1)
     assert release_value(aws, function_env) == before
     assert image_tags(aws, outputs, image.digest) == [image.tag]
+
+
+# --- the rollout to the stack's ECS service --------------------------------------------------
+
+
+@pytest.fixture
+def ecs_service(outputs: dict[str, str], function_env: dict[str, str]) -> tuple[str, str]:
+    """(cluster, service) of the stack; skipped, naming why, when the stack has none."""
+    if "clusterName" not in outputs or "serviceName" not in outputs:
+        pytest.skip(NO_SERVICE)
+    assert function_env["TAP_DEPLOY_TARGET"] == "ecs"
+    assert function_env["TAP_CLUSTER_NAME"] == outputs["clusterName"]
+    assert function_env["TAP_SERVICE_NAME"] == outputs["serviceName"]
+    return outputs["clusterName"], outputs["serviceName"]
+
+
+def start_rollout(
+    aws: Any, outputs: dict[str, str], job_results: JobResults
+) -> tuple[PushedImage, dict[str, Any], dict[str, Any]]:
+    """A release that passes the gate, first invocation: (image, event, its token)."""
+    low = [{"name": "CVE-2024-5555", "severity": "LOW", "uri": "https://example.com"}]
+    image, event = run_job(aws, outputs, low)
+    (kind, result), *more = job_results.calls
+    assert (kind, more) == ("success", []), job_results.calls
+    return image, event, json.loads(result["continuationToken"])
+
+
+def follow(outputs: dict[str, str], event: dict[str, Any], token: dict[str, Any]) -> None:
+    """The next invocation of the job, with the token CodePipeline hands back."""
+    from tap_cicd.deploy import handler
+
+    event["CodePipeline.job"]["data"]["continuationToken"] = json.dumps(token)
+    handler.handler(event, LambdaContext(outputs["deployFunctionName"]))
+
+
+@pytest.mark.emulator_only(EMULATOR_ONLY)
+def test_the_release_is_registered_by_digest_and_deployed_before_it_is_recorded(
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+    ecs_service: tuple[str, str],
+) -> None:
+    cluster, service = ecs_service
+    before = release_value(aws, function_env)
+    image, event, token = start_rollout(aws, outputs, job_results)
+    revision = token["r"]
+    assert (token["v"], token["d"], token["n"]) == (1, image.digest, 1)
+
+    ecs = aws("ecs")
+    registered = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]
+    template = ecs.describe_task_definition(taskDefinition=function_env["TAP_TASK_DEFINITION"])[
+        "taskDefinition"
+    ]
+    assert registered["family"] == template["family"]
+    [app] = [
+        c
+        for c in registered["containerDefinitions"]
+        if c["name"] == function_env["TAP_CONTAINER_NAME"]
+    ]
+    assert app["image"] == image.uri
+    assert app["dockerLabels"]["tap.pipeline-job-id"] == event["CodePipeline.job"]["id"]
+    for key in ("cpu", "memory", "networkMode", "executionRoleArn", "taskRoleArn"):
+        assert registered.get(key) == template.get(key), key
+    deployed = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    assert deployed["taskDefinition"] == revision
+    assert deployed["desiredCount"] == int(function_env["TAP_DESIRED_COUNT"])
+    # Tagged so the lifecycle keeps it while it runs; recorded only once it has rolled out.
+    assert image_tags(aws, outputs, image.digest) == sorted([image.tag, release_tag(image)])
+    assert release_value(aws, function_env) == before
+
+
+@pytest.mark.emulator_only(EMULATOR_ONLY)
+@pytest.mark.emulator_gap(STALE_DEPLOYMENTS)
+@pytest.mark.usefixtures("ecs_service")
+def test_a_completed_rollout_is_recorded_announced_and_reported(
+    aws: Any,
+    outputs: dict[str, str],
+    function_env: dict[str, str],
+    job_results: JobResults,
+    published: Published,
+) -> None:
+    image, event, token = start_rollout(aws, outputs, job_results)
+    revision = token["r"]
+    # A repeated delivery of the first invocation follows the same revision: nothing new.
+    from tap_cicd.deploy import handler
+
+    handler.handler(event, LambdaContext(outputs["deployFunctionName"]))
+    assert json.loads(job_results.calls[-1][1]["continuationToken"])["r"] == revision
+
+    follow(outputs, event, token)
+    kind, result = job_results.calls[-1]
+    assert kind == "success", job_results.calls
+    assert "continuationToken" not in result
+    variables = result["outputVariables"]
+    assert variables["taskDefinitionArn"] == revision
+    assert variables["imageUri"] == image.uri
+    assert variables["notification"] == "sent"
+    record = json.loads(release_value(aws, function_env))
+    assert record["imageUri"] == image.uri
+    assert record["taskDefinitionArn"] == revision
+    assert "previousRelease" in record
+    messages = [m for m in published() if image.uri in m[1]]
+    assert len(messages) == 1, "exactly one release message"
+    assert revision in messages[0][1]

@@ -86,6 +86,12 @@ def inventory(clients: Clients) -> dict[str, list[str]]:
         if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"
     ]
     parameters = clients("ssm").describe_parameters()["Parameters"]
+    ec2, elbv2, ecs = clients("ec2"), clients("elbv2"), clients("ecs")
+    clusters = [
+        c["clusterArn"]
+        for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
+        if c["status"] == "ACTIVE"
+    ]
     return {
         "kms keys": keys,
         "kms aliases": [
@@ -108,6 +114,21 @@ def inventory(clients: Clients) -> dict[str, list[str]]:
         "functions": [f["FunctionName"] for f in clients("lambda").list_functions()["Functions"]],
         "pipelines": [p["name"] for p in clients("codepipeline").list_pipelines()["pipelines"]],
         "parameters": [p["Name"] for p in parameters if p["Name"] != MARKER_PARAMETER],
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]],
+        "security groups": [
+            g["GroupName"]
+            for g in ec2.describe_security_groups()["SecurityGroups"]
+            if g["GroupName"] != "default"
+        ],
+        "load balancers": [
+            lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+        ],
+        "target groups": [
+            g["TargetGroupName"] for g in elbv2.describe_target_groups()["TargetGroups"]
+        ],
+        "clusters": clusters,
+        "services": [s for c in clusters for s in ecs.list_services(cluster=c)["serviceArns"]],
+        "task definitions": ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"],
     }
 
 

@@ -13,6 +13,9 @@ from tap_cicd.policy.model import Resource
 
 from .stacks import Stack, failures
 from .test_aws_rules import NON_COMPLIANT as AWS_NON_COMPLIANT
+from .test_ecs_rules import NON_COMPLIANT as ECS_NON_COMPLIANT
+from .test_elb_rules import NON_COMPLIANT as ELB_NON_COMPLIANT
+from .test_network_rules import NON_COMPLIANT as NETWORK_NON_COMPLIANT
 
 Weaken = Callable[[Stack], Any]
 
@@ -210,6 +213,7 @@ NON_COMPLIANT: list[tuple[str, Weaken, str]] = [
 
 # Changes that keep (or make) a stack compliant, for rules the default stack does not exercise.
 COMPLIANT: list[tuple[str, Weaken]] = [
+    ("TAP-ELB-004", lambda s: s.set("alb", "enableDeletionProtection", True)),
     ("TAP-KMS-004", lambda s: s.edit("key", _statements(lambda st: st[0].update(Action=["kms:Describe*"])))),
     ("TAP-KMS-006", lambda s: s.set("notifications", "kmsMasterKeyId", "alias/pipeline-key-dev")),
     ("TAP-KMS-007", lambda s: s.edit("key", _name_key_services)),
@@ -281,5 +285,14 @@ def test_every_rule_has_a_compliant_and_a_non_compliant_case(
     passing |= {rule_id for rule_id, _ in COMPLIANT}
     ids = {rule.id for rule in RULES}
     assert ids <= passing
-    weakened = {rule_id for rule_id, _, _ in [*NON_COMPLIANT, *AWS_NON_COMPLIANT]}
+    weakened = {
+        rule_id
+        for rule_id, *_ in [
+            *NON_COMPLIANT,
+            *AWS_NON_COMPLIANT,
+            *ECS_NON_COMPLIANT,
+            *ELB_NON_COMPLIANT,
+            *NETWORK_NON_COMPLIANT,
+        ]
+    }
     assert ids <= weakened | {"TAP-CB-005"}

@@ -27,7 +27,58 @@ from tap_cicd.graph import Graph, Node
 
 ACCOUNT_ID = "111122223333"
 REGION = "eu-west-1"
+ELB_ID = "0123456789abcdef"
+"""The stand-in of the random part ELB puts in load balancer, target group and listener ARNs."""
 
+
+def _elb_arn(region: str, account: str, resource: str) -> str:
+    return f"arn:aws:elasticloadbalancing:{region}:{account}:{resource}"
+
+
+def _service_outputs(
+    typ: str, name: str, inputs: Mapping[str, Any], account: str, region: str
+) -> dict[str, Any]:
+    """The provider-computed outputs (camelCase) of the service's resource types, as AWS forms
+    them; the registry's own forms win where it has them."""
+    ecs = f"arn:aws:ecs:{region}:{account}"
+    physical = str(inputs.get("name") or name)
+    family = inputs.get("family")
+    cluster = str(inputs.get("cluster", "")).rsplit("/", 1)[-1]
+    formed: dict[str, dict[str, Any]] = {
+        "aws:lb/loadBalancer:LoadBalancer": {
+            "arn": _elb_arn(region, account, f"loadbalancer/app/{physical}/{ELB_ID}"),
+            "dnsName": f"{physical}-1234567890.{region}.elb.amazonaws.com",
+        },
+        "aws:lb/targetGroup:TargetGroup": {
+            "arn": _elb_arn(region, account, f"targetgroup/{physical}/{ELB_ID}")
+        },
+        "aws:lb/listener:Listener": {
+            "arn": _elb_arn(region, account, f"listener/app/lb/{ELB_ID}/{inputs.get('port')}")
+        },
+        "aws:ecs/cluster:Cluster": {"arn": f"{ecs}:cluster/{physical}"},
+        "aws:ecs/taskDefinition:TaskDefinition": {
+            "arn": f"{ecs}:task-definition/{family}:1",
+            "arnWithoutRevision": f"{ecs}:task-definition/{family}",
+            "revision": 1,
+        },
+        "aws:ecs/service:Service": {"arn": f"{ecs}:service/{cluster}/{physical}"},
+    }
+    return formed.get(typ, {})
+
+
+_registry_outputs = graph.synthesised_outputs
+
+
+def _synthesised_outputs(
+    typ: str, name: str, inputs: Mapping[str, Any], account: str, region: str
+) -> tuple[str, dict[str, Any]]:
+    physical, computed = _registry_outputs(typ, name, inputs, account, region)
+    return physical, {**_service_outputs(typ, name, inputs, account, region), **computed}
+
+
+# The offline graph forms outputs from the local provider's registry; until (and wherever)
+# it has no entry for a type, these stand in, so the service's wiring can be asserted.
+graph.synthesised_outputs = _synthesised_outputs
 graph.install(ACCOUNT_ID, REGION, stack="unit")
 
 from tap_cicd.config import Settings  # noqa: E402
@@ -85,17 +136,23 @@ GITHUB = {
 }
 
 
+RECORD_ONLY = {"deployTarget": "none"}
+"""The stack as it was before the service: verify, gate and record only."""
+
+
 @pytest.fixture(scope="session")
 def default_program() -> Graph:
-    """The default configuration (S3 source)."""
-    return deploy_stack()
+    """The default configuration (S3 source), record only (``deployTarget`` ``none``): every
+    assertion on it also checks that ``none`` keeps the stack as it was."""
+    return deploy_stack(RECORD_ONLY)
 
 
 @pytest.fixture(scope="session")
 def github_program() -> Graph:
-    """The GitHub source configuration, arm64 build and an email subscription."""
+    """The GitHub source configuration, arm64 build and an email subscription, record only."""
     return deploy_stack(
         {
+            **RECORD_ONLY,
             **GITHUB,
             "buildArchitecture": "arm64",
             "notificationEmail": "team@example.com",

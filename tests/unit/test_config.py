@@ -210,6 +210,13 @@ def test_accepted_suffixes_yield_valid_names_and_rejected_ones_raise(suffix: str
         assert suffix in name
 
 
-@given(st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,5}){0,2}", fullmatch=True))
+@given(st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,3}){0,2}", fullmatch=True))
 def test_short_well_formed_suffixes_are_accepted(suffix: str) -> None:
+    """Up to 18 characters: the load balancer's name (32 at most) bounds the suffix."""
     assert Settings.from_raw({"environmentSuffix": suffix}).naming == Naming("pipeline", suffix)
+
+
+@given(st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,5}){0,2}", fullmatch=True))
+def test_without_the_service_longer_suffixes_are_accepted(suffix: str) -> None:
+    settings = Settings.from_raw({"environmentSuffix": suffix, "deployTarget": "none"})
+    assert settings.naming == Naming("pipeline", suffix)

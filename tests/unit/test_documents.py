@@ -161,7 +161,9 @@ def test_trust_policy_single_principal_with_source_conditions() -> None:
     assert account_only["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
 
 
-@pytest.mark.parametrize("service", ["lambda.amazonaws.com", "codepipeline.amazonaws.com"])
+@pytest.mark.parametrize(
+    "service", ["lambda.amazonaws.com", "codepipeline.amazonaws.com", "ecs-tasks.amazonaws.com"]
+)
 def test_trust_policy_conditions_only_on_keys_the_service_sends(service: str) -> None:
     """A condition on a key the service does not send would make the role unassumable."""
     [bare] = statements(d.trust_policy(service, "111122223333", f"arn:aws:{service}:x"))
@@ -170,7 +172,7 @@ def test_trust_policy_conditions_only_on_keys_the_service_sends(service: str) ->
 
 def test_trust_policy_of_an_unknown_service_is_a_programming_error() -> None:
     with pytest.raises(KeyError):
-        d.trust_policy("ecs-tasks.amazonaws.com", "111122223333")
+        d.trust_policy("ec2.amazonaws.com", "111122223333")
 
 
 LOG_GROUPS = ["/aws/codebuild/p-build-dev", "/aws/lambda/p-deploy-dev"]

@@ -31,10 +31,26 @@ def test_parents_and_lookup(default_program: Program) -> None:
 
 def test_unknown_invoke_fails_the_run() -> None:
     def body() -> dict[str, pulumi.Output[Any]]:
-        return {"zones": aws.get_availability_zones_output().names}
+        return {"vpc": aws.ec2.get_vpc_output(default=True).id}
 
-    with pytest.raises(Exception, match="cannot answer invoke aws:index/getAvailabilityZones"):
+    with pytest.raises(Exception, match="cannot answer invoke aws:ec2/getVpc:getVpc"):
         run_program(body)
+
+
+def test_availability_zones_are_answered_offline_and_locally() -> None:
+    """The network's subnets go to the first two zones; the local deployer answers alike."""
+    result = run_program(
+        lambda: {
+            "names": aws.get_availability_zones_output(state="available").names,
+            "ids": aws.get_availability_zones_output().zone_ids,
+        }
+    )
+    assert result.outputs["names"] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert result.outputs["ids"] == ["euw1-az1", "euw1-az2", "euw1-az3"]
+    answers = graph.invoke_answers("111122223333", "us-gov-west-1", "u")
+    zones = answers["aws:index/getAvailabilityZones:getAvailabilityZones"]
+    assert zones["zoneIds"][0] == "usgw1-az1"
+    assert zones["names"][1] == "us-gov-west-1b"
 
 
 def test_offline_defaults_are_placeholders() -> None:

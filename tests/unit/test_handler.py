@@ -671,7 +671,7 @@ def test_event_without_job_id_is_logged_not_raised(
 
 def test_real_clients_have_bounded_standard_retries(world: World) -> None:
     services = aws.Services()
-    for client in (services.codepipeline, services.ecr, services.ssm, services.sns):
+    for client in (services.codepipeline, services.ecr, services.ecs, services.ssm, services.sns):
         assert client.meta.region_name == REGION
         assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
         assert client.meta.config.read_timeout == aws.READ_TIMEOUT

@@ -8,7 +8,15 @@ from typing import Any
 
 import pulumi
 import yaml
-from conftest import ACCOUNT_ID, REGION, Program, deploy_stack, deprecated_inputs, run_program
+from conftest import (
+    ACCOUNT_ID,
+    RECORD_ONLY,
+    REGION,
+    Program,
+    deploy_stack,
+    deprecated_inputs,
+    run_program,
+)
 
 import tap_cicd
 from tap_cicd import documents
@@ -164,7 +172,7 @@ def test_names_follow_the_convention(default_program: Program) -> None:
 
 
 def test_custom_prefix_and_suffix_reach_every_name() -> None:
-    program = deploy_stack({"namePrefix": "shop", "environmentSuffix": "pr-7"})
+    program = deploy_stack({**RECORD_ONLY, "namePrefix": "shop", "environmentSuffix": "pr-7"})
     for resource in program.nodes:
         name = resource.inputs.get("name") or resource.inputs.get("bucket")
         if isinstance(name, str) and resource.type not in (ROLE_POLICY, PARAMETER):
@@ -323,7 +331,7 @@ def test_log_groups(program: Program) -> None:
 
 
 def test_log_retention_is_configurable() -> None:
-    program = deploy_stack({"logRetentionDays": "30"})
+    program = deploy_stack({**RECORD_ONLY, "logRetentionDays": "30"})
     groups = program.of("aws:cloudwatch/logGroup:LogGroup")
     assert [g.inputs["retentionInDays"] for g in groups] == [30, 30]
 
@@ -366,6 +374,7 @@ def test_codebuild_project_default(default_program: Program) -> None:
 def test_codebuild_project_arm64_and_compute() -> None:
     program = deploy_stack(
         {
+            **RECORD_ONLY,
             "buildArchitecture": "arm64",
             "codeBuildComputeType": "BUILD_GENERAL1_LARGE",
             "testCommand": "make check",
@@ -485,13 +494,13 @@ def test_pipeline_github_source_and_trigger(github_program: Program) -> None:
 def test_github_trigger_without_file_paths() -> None:
     from conftest import GITHUB
 
-    program = deploy_stack({**GITHUB, "filePaths": None})
+    program = deploy_stack({**RECORD_ONLY, **GITHUB, "filePaths": None})
     [trigger] = program.one("aws:codepipeline/pipeline:Pipeline").inputs["triggers"]
     assert trigger["gitConfiguration"]["pushes"] == [{"branches": {"includes": ["release"]}}]
 
 
 def test_deploy_concurrency_is_reserved_only_when_configured() -> None:
-    program = deploy_stack({"deployConcurrency": "2"})
+    program = deploy_stack({**RECORD_ONLY, "deployConcurrency": "2"})
     function = program.one("aws:lambda/function:Function").inputs
     assert function["reservedConcurrentExecutions"] == 2
 
@@ -509,8 +518,13 @@ def test_deploy_function(program: Program) -> None:
     assert function["loggingConfig"]["logGroup"] == "/aws/lambda/pipeline-deploy-dev"
     code = function["code"]
     assert isinstance(code, pulumi.AssetArchive)
+    deploy_package = Path(tap_cicd.__file__).parent / "deploy"
+    # The deploy package whole (the rollout's modules included), and nothing else.
     assert set(code.assets) == {
         "tap_cicd/__init__.py",
+        *(f"tap_cicd/deploy/{p.name}" for p in deploy_package.glob("*.py")),
+    }
+    assert set(code.assets) >= {
         "tap_cicd/deploy/__init__.py",
         "tap_cicd/deploy/aws.py",
         "tap_cicd/deploy/events.py",
@@ -528,6 +542,7 @@ def test_deploy_function(program: Program) -> None:
         "TAP_FAIL_ON_SEVERITY": "HIGH",
         "TAP_ALLOWED_FINDINGS": "",
         "TAP_SCAN_WAIT_SECONDS": "900",
+        "TAP_DEPLOY_TARGET": "none",
     }
     invoke = program.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
     assert invoke["maximumRetryAttempts"] == 0
@@ -553,7 +568,11 @@ def test_release_parameter_is_created_by_the_stack_and_owned_by_the_function(
 
 def test_deploy_settings_reach_the_function() -> None:
     program = deploy_stack(
-        {"failOnSeverity": "CRITICAL", "allowedFindings": '["CVE-2024-1", "CVE-2024-2"]'}
+        {
+            **RECORD_ONLY,
+            "failOnSeverity": "CRITICAL",
+            "allowedFindings": '["CVE-2024-1", "CVE-2024-2"]',
+        }
     )
     variables = program.one("aws:lambda/function:Function").inputs["environment"]["variables"]
     assert variables["TAP_FAIL_ON_SEVERITY"] == "CRITICAL"

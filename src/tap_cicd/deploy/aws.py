@@ -27,6 +27,7 @@ from tap_cicd.deploy.failures import (
     JobFailure,
     shown,
 )
+from tap_cicd.deploy.rollout import MAX_DEPLOYMENTS_LOOKED_UP
 from tap_cicd.deploy.scanning import Finding, finding_of
 
 if TYPE_CHECKING:
@@ -52,9 +53,16 @@ TAG_CALLS = 3
 exists, ask which image it names."""
 RECORD_CALLS = 3
 """Recording the release: read the parameter, write it, publish."""
-MAX_CALLS_PER_STEP = max(1, MAX_SCAN_PAGES, NO_SCAN_CALLS, TAG_CALLS, RECORD_CALLS)
+LOOKUP_CALLS = 1 + MAX_DEPLOYMENTS_LOOKED_UP
+"""Looking for this job's revision: describe the service, then each candidate revision."""
+REGISTER_CALLS = 2
+"""Registering the revision: describe the template, register."""
+MAX_CALLS_PER_STEP = max(
+    1, MAX_SCAN_PAGES, NO_SCAN_CALLS, TAG_CALLS, RECORD_CALLS, LOOKUP_CALLS, REGISTER_CALLS
+)
 """The most calls any step makes after its budget check (the time budget keeps room for
-them): reading the artifact and verifying the image make 1 each."""
+them): reading the artifact, verifying the image, updating the service, reading the rollout
+and announcing a failed one make 1 each."""
 # Bounded standard retries: throttling is retried, but never past the function's timeout.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
@@ -125,6 +133,11 @@ class Services:
     def ecr(self) -> ECRClient:
         """ECR (image and scan findings)."""
         return cast("ECRClient", session().create_client("ecr", config=CLIENT_CONFIG))
+
+    @cached_property
+    def ecs(self) -> Any:
+        """ECS (the rollout; see ``tap_cicd.deploy.ecs``)."""
+        return session().create_client("ecs", config=CLIENT_CONFIG)
 
     @cached_property
     def ssm(self) -> SSMClient:

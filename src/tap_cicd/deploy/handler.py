@@ -15,11 +15,11 @@ import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tap_cicd.deploy import aws
+from tap_cicd.deploy import aws, deploying
 from tap_cicd.deploy.events import Job, job_id_of, parse_job, secrets_of
 from tap_cicd.deploy.failures import (
     CONFIGURATION_ERROR,
@@ -40,7 +40,17 @@ from tap_cicd.deploy.logic import (
     check_parameters,
     image_of_detail,
 )
-from tap_cicd.deploy.releases import Budget, Outcome, Release, output_variables, release_tag
+from tap_cicd.deploy.releases import (
+    Budget,
+    Outcome,
+    Release,
+    failure_message,
+    failure_subject,
+    output_variables,
+    previous_of,
+    release_tag,
+)
+from tap_cicd.deploy.rollout import COMPLETED, FAILED, RolloutConfig, timed_out_message
 from tap_cicd.deploy.scanning import (
     Waiting,
     blocked_message,
@@ -143,7 +153,11 @@ def _remaining(context: Any) -> int:
 
 
 def run(event: dict[str, Any], job_id: str, context: Any) -> Outcome:
-    """The steps of one invocation; a ``JobFailure`` (or AWS error) ends it as failed."""
+    """The steps of one invocation; a ``JobFailure`` (or AWS error) ends it as failed.
+
+    Verify, gate, tag, then (``ecs``) start the rollout and follow it through continuation
+    tokens, recording only a completed one; (``none``) record at once.
+    """
     budget = Budget(lambda: _remaining(context), RESERVE_MS)
     config = DeployConfig.from_env(os.environ)
     job = parse_job(event, job_id)
@@ -154,30 +168,47 @@ def run(event: dict[str, Any], job_id: str, context: Any) -> Outcome:
     check_image(image, config, job.parameters)
     budget.check("verifying the image")
     aws.verify_image(services().ecr, config.repository_name, image.digest)
+    moment = int(now())
+    rollout = config.rollout
+    waiting = Waiting.from_token(
+        job.continuation_token,
+        image.digest,
+        moment,
+        config.scan_wait_seconds,
+        None if rollout is None else rollout.wait_seconds,
+    )
+    if waiting.revision is not None and rollout is not None:
+        return _follow(job, config, rollout, image, waiting=waiting, budget=budget)
     if config.fail_on_severity != "NONE":
         budget.check("reading the scan findings")
-        waiting = _gate(job, config, image)
-        if waiting is not None:
+        if not _gate(config, image, waiting, moment):
             return Outcome(
                 continuation=waiting.token(),
                 message=f"waiting for the scan of {image.digest} (poll {waiting.polls})",
             )
-    # Tagged before it is recorded: the lifecycle policy keeps release-* images, so a recorded
-    # release is never one the lifecycle may expire. A failure here records nothing.
+    # Tagged before it is recorded (or rolled out): the lifecycle policy keeps release-*
+    # images, so a recorded or running release is never one the lifecycle may expire. A
+    # failure here records nothing.
     budget.check("tagging the release")
     tag = release_tag(image.digest)
     aws.tag_image(services().ecr, config.repository_name, image.digest, tag)
+    if rollout is not None:
+        revision = deploying.start(services().ecs, rollout, job, image, budget)
+        # Answered "in progress": CodePipeline invokes the function again with the token, and
+        # output variables go only with the final success.
+        # https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html
+        following = Waiting(image.digest, int(now()), 1, revision)
+        return Outcome(
+            continuation=following.token(),
+            message=f"rolling out {revision} to {rollout.cluster}/{rollout.service}",
+        )
     budget.check("recording the release")
     return _record_and_notify(job, config, image, tag)
 
 
-def _gate(job: Job, config: DeployConfig, image: Image) -> Waiting | None:
-    """``None`` when the findings let the release through, the state to continue with while
-    the scan runs; a failure when findings block or the scan cannot finish."""
-    moment = int(now())
-    waiting = Waiting.from_token(
-        job.continuation_token, image.digest, moment, config.scan_wait_seconds
-    )
+def _gate(config: DeployConfig, image: Image, waiting: Waiting, moment: int) -> bool:
+    """``True`` when the findings let the release through, ``False`` to continue while the
+    scan runs; a failure when findings block or the scan cannot finish."""
     ecr = services().ecr
     status, findings = aws.scan_findings(ecr, config.repository_name, image.digest)
     if status is None and not scan_expected(
@@ -187,7 +218,7 @@ def _gate(job: Job, config: DeployConfig, image: Image) -> Waiting | None:
         raise JobFailure(CONFIGURATION_ERROR, no_scan_message(image.digest, config.repository_name))
     if not scan_outcome(status, waiting, moment, config.scan_wait_seconds):
         LOG.info("scan of %s not finished (%s); continuing", image.digest, status or "not started")
-        return waiting
+        return False
     verdict = gate(findings, config.fail_on_severity, config.allowed_findings)
     if not verdict.passed:
         raise JobFailure(JOB_FAILED, blocked_message(verdict, config.fail_on_severity))
@@ -197,19 +228,75 @@ def _gate(job: Job, config: DeployConfig, image: Image) -> Waiting | None:
         verdict.total,
         len(verdict.allowed),
     )
-    return None
+    return True
 
 
-def _record_and_notify(job: Job, config: DeployConfig, image: Image, tag: str) -> Outcome:
+def _follow(
+    job: Job,
+    config: DeployConfig,
+    rollout: RolloutConfig,
+    image: Image,
+    *,
+    waiting: Waiting,
+    budget: Budget,
+) -> Outcome:
+    """A continuation of the rollout of ``waiting.revision``: record a completed one, fail a
+    failed or overdue one (announcing it), or continue."""
+    revision = str(waiting.revision)
+    rollout.check_revision(revision)
+    progress = deploying.progress(services().ecs, rollout, revision, budget)
+    if progress.state == COMPLETED:
+        budget.check("recording the release")
+        return _record_and_notify(job, config, image, release_tag(image.digest), revision)
+    if progress.state == FAILED:
+        _rollout_failed(job, config, image, budget, f"not released: {progress.detail}")
+    waited = int(now()) - waiting.since
+    if waited >= rollout.wait_seconds:
+        message = timed_out_message(revision, progress, rollout.wait_seconds, waiting.polls)
+        _rollout_failed(job, config, image, budget, message)
+    return Outcome(
+        continuation=waiting.token(),
+        message=f"rolling out {progress.detail} (poll {waiting.polls}, {waited} s)",
+    )
+
+
+def _rollout_failed(
+    job: Job, config: DeployConfig, image: Image, budget: Budget, reason: str
+) -> NoReturn:
+    """Announce that the release did not roll out, then fail the job with ``reason``; the
+    announcement failing (or no time left for it) only logs a warning: the job's failure, with
+    its reason, is the news."""
+    try:
+        budget.check("announcing the failed rollout")
+        aws.publish(
+            services().sns,
+            config.topic_arn,
+            failure_subject(image),
+            failure_message(image, job.parameters.get("pipelineExecutionId"), reason),
+        )
+    except JobFailure as late:
+        LOG.warning("the failed rollout was not announced: %s", late.message)
+    except (ClientError, BotoCoreError) as error:
+        code = aws.error_code(error) if isinstance(error, ClientError) else type(error).__name__
+        LOG.warning("the failed rollout could not be announced: %s", code)
+    raise JobFailure(JOB_FAILED, reason)
+
+
+def _record_and_notify(
+    job: Job, config: DeployConfig, image: Image, tag: str, task_definition: str | None = None
+) -> Outcome:
     """Step 5 (record) then step 6 (notify).
 
     The parameter is the release's source of truth; the message only announces it. So a
     failed publish does not fail the job: the release stands, ``notification`` says
     ``failed`` and a warning is logged (the pipeline's own SUCCEEDED event still reaches the
     topic). A repeated delivery finds its release already recorded and neither writes nor
-    publishes again (``notification`` ``skipped``): at most one message per release.
+    publishes again (``notification`` ``skipped``): at most one message per release. The
+    record keeps the release it replaces (``previousRelease``), for a rollback.
     """
     params = job.parameters
+    ssm = services().ssm
+    stored, version = aws.read_parameter(ssm, config.parameter_name)
     release = Release(
         image=image,
         commit=params.get("commit"),
@@ -219,17 +306,18 @@ def _record_and_notify(job: Job, config: DeployConfig, image: Image, tag: str) -
         recorded_at=datetime.fromtimestamp(now(), UTC).isoformat(timespec="seconds"),
         job_id=job.id,
         release_tag=tag,
+        task_definition=task_definition,
+        previous=previous_of(stored),
     )
-    ssm = services().ssm
-    stored, version = aws.read_parameter(ssm, config.parameter_name)
     if release.same_as(stored):
         notification = "skipped"
         LOG.info("release %s already recorded (version %d)", image.digest, version)
     else:
         version = aws.write_parameter(ssm, config.parameter_name, release.text())
         notification = _notify(config, release)
+    running = f" running as {task_definition}" if task_definition else ""
     summary = (
-        f"Released {image.uri} as {tag} ({config.parameter_name} v{version}); "
+        f"Released {image.uri} as {tag}{running} ({config.parameter_name} v{version}); "
         f"notification {notification}"
     )
     return Outcome(

@@ -18,6 +18,7 @@ from tap_cicd.deploy.failures import (
     JobFailure,
     shown,
 )
+from tap_cicd.deploy.rollout import RolloutConfig
 from tap_cicd.deploy.scanning import (
     DEFAULT_SCAN_WAIT_SECONDS,
     MAX_SCAN_WAIT_SECONDS,
@@ -52,6 +53,8 @@ class DeployConfig:
     fail_on_severity: str = "HIGH"
     allowed_findings: frozenset[str] = frozenset()
     scan_wait_seconds: int = 900
+    rollout: RolloutConfig | None = None
+    """Where the release rolls out (``TAP_DEPLOY_TARGET=ecs``); ``None`` records it only."""
 
     REQUIRED = (
         ("topic_arn", "TAP_TOPIC_ARN"),
@@ -84,6 +87,7 @@ class DeployConfig:
             fail_on_severity=severity,
             allowed_findings=_split_ids(env.get("TAP_ALLOWED_FINDINGS", "")),
             scan_wait_seconds=int(wait),
+            rollout=RolloutConfig.from_env(env),
             **values,
         )
 

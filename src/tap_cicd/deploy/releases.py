@@ -49,6 +49,11 @@ class Release:
     job_id: str
     release_tag: str
     """The tag the deploy step gave the digest (``release-<12 hex>``)."""
+    task_definition: str | None = None
+    """The task-definition revision the service runs the release with (``None``: not rolled
+    out, ``deployTarget`` ``none``)."""
+    previous: dict[str, Any] | None = None
+    """The release this one replaced, for a rollback (``previous_of`` the stored record)."""
 
     def record(self) -> dict[str, Any]:
         """The parameter's JSON value."""
@@ -62,6 +67,8 @@ class Release:
             "pipelineExecutionId": self.execution_id,
             "jobId": self.job_id,
             "recordedAt": self.recorded_at,
+            "taskDefinitionArn": self.task_definition,
+            "previousRelease": self.previous,
         }
 
     def text(self) -> str:
@@ -94,7 +101,52 @@ class Release:
             f"Pipeline execution: {self.execution_id or 'unknown'}",
             f"Recorded at: {self.recorded_at} in {parameter_name}",
         ]
+        if self.task_definition:
+            lines.insert(1, f"Running as: {self.task_definition}")
         return "\n".join(lines)
+
+
+PREVIOUS_FIELDS = (
+    "imageDigest",
+    "imageUri",
+    "releaseTag",
+    "taskDefinitionArn",
+    "pipelineExecutionId",
+    "recordedAt",
+)
+"""What a record keeps of the release before it: enough to roll back to it. Not its own
+``previousRelease``: the record stays one release deep, far below a standard parameter's
+4096 characters.
+https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html"""
+
+
+def previous_of(stored: str | None) -> dict[str, Any] | None:
+    """The stored record as the new record's ``previousRelease``; ``None`` when it records no
+    release (the stack's initial ``{"imageDigest": null}``, or not our JSON)."""
+    try:
+        record = json.loads(stored or "")
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("imageDigest"), str):
+        return None
+    return {key: record.get(key) for key in PREVIOUS_FIELDS}
+
+
+def failure_subject(image: Image) -> str:
+    """SNS subject of a release that did not roll out."""
+    return clip(f"Release {image.digest[7:19]} failed to roll out", MAX_SUBJECT)
+
+
+def failure_message(image: Image, execution_id: str | None, reason: str) -> str:
+    """The readable message of a release that did not roll out (nothing was recorded)."""
+    return "\n".join(
+        [
+            f"Not released: {image.uri}",
+            f"Pipeline execution: {execution_id or 'unknown'}",
+            f"Reason: {clip(reason, MAX_FAILURE_MESSAGE)}",
+            "The release parameter is unchanged.",
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -124,9 +176,10 @@ def output_variables(
     """The Deploy action's output variables (strings only; only on the final success).
 
     ``notification`` is ``sent``, ``failed`` (the release stands) or ``skipped`` (a repeated
-    delivery of a release already recorded and announced).
+    delivery of a release already recorded and announced). ``taskDefinitionArn`` only when the
+    release was rolled out (``deployTarget`` ``ecs``).
     """
-    return {
+    variables = {
         "imageDigest": release.image.digest,
         "imageUri": release.image.uri,
         "releaseTag": release.release_tag,
@@ -134,6 +187,9 @@ def output_variables(
         "releaseVersion": str(version),
         "notification": notification,
     }
+    if release.task_definition is not None:
+        variables["taskDefinitionArn"] = release.task_definition
+    return variables
 
 
 # --- the time budget ---------------------------------------------------------------------------

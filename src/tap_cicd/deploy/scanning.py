@@ -147,27 +147,60 @@ def _bad_token(reason: str) -> JobFailure:
     return JobFailure(JOB_FAILED, f"the continuation token is unusable: {reason}")
 
 
+def _revision_of(state: Mapping[str, Any], rollout_wait: int | None) -> str | None:
+    """A token's revision (``r``): absent while the scan runs; a string, and a rollout
+    configured, when the rollout does."""
+    revision = state.get("r")
+    if revision is None:
+        return None
+    if not isinstance(revision, str) or not revision:
+        raise _bad_token("its revision is not a task-definition ARN")
+    if rollout_wait is None:
+        raise _bad_token("it follows a rollout, but the deploy target is none")
+    return revision
+
+
 @dataclass(frozen=True)
 class Waiting:
-    """The state carried in the continuation token while the scan runs."""
+    """The state carried in the continuation token while the scan runs, then (with
+    ``revision``) while the service rolls the release out: one token format for both waits.
+
+    ``{"v": 1, "d": "<digest>", "s": <start, epoch s>, "n": <polls>}``, plus
+    ``"r": "<task-definition ARN>"`` once the revision is registered and the service updated.
+    """
 
     digest: str
     since: int
-    """When the first invocation saw the scan pending (epoch seconds)."""
+    """When the wait began (epoch seconds): the scan seen pending, or the rollout started."""
     polls: int = 1
+    revision: str | None = None
+    """The task definition registered for the release: the rollout is under way."""
 
     def token(self) -> str:
-        """Compact JSON, far below the 2048-character limit (R3)."""
-        text = json.dumps({"v": TOKEN_VERSION, "d": self.digest, "s": self.since, "n": self.polls})
-        return text[:MAX_CONTINUATION]
+        """Compact JSON, far below the 2048-character limit (R3): a task-definition ARN is at
+        most about 340 characters."""
+        fields: dict[str, Any] = {"v": TOKEN_VERSION, "d": self.digest, "s": self.since}
+        fields["n"] = self.polls
+        if self.revision is not None:
+            fields["r"] = self.revision
+        return json.dumps(fields)
 
     @classmethod
-    def from_token(cls, token: str | None, digest: str, now: int, max_wait: int) -> Waiting:
+    def from_token(
+        cls,
+        token: str | None,
+        digest: str,
+        now: int,
+        max_wait: int,
+        rollout_wait: int | None = None,
+    ) -> Waiting:
         """The state of a re-invocation, or a fresh one; a token we did not write fails the job.
 
         ``since`` must be whole seconds, not ahead of ``now`` by more than the clock skew (a
-        start in the future would wait for ever) and not older than ``max_wait`` plus the skew
-        (the wait would be over); ``n`` a small non-negative count.
+        start in the future would wait for ever) and not older than the wait plus the skew
+        (the wait would be over): ``max_wait`` for the scan, ``rollout_wait`` for a token with
+        a revision (``None``: no rollout is configured, so such a token is not ours); ``n`` a
+        small non-negative count.
         """
         if token is None:
             return cls(digest, now)
@@ -177,19 +210,23 @@ class Waiting:
             raise _bad_token("no image digest")
         if named != digest:
             raise JobFailure(REVISION_OUT_OF_SYNC, "the continuation token is for another image")
+        revision = _revision_of(state, rollout_wait)
+        if revision is not None and rollout_wait is not None:
+            max_wait = rollout_wait
         since, polls = state.get("s"), state.get("n")
         if type(since) is not int:
             raise _bad_token("its start time is not whole epoch seconds")
         if since > now + MAX_CLOCK_SKEW:
             raise _bad_token(f"its start time lies more than {MAX_CLOCK_SKEW} s in the future")
         if since < now - max_wait - MAX_CLOCK_SKEW:
+            wait = "scan" if revision is None else "rollout"
             raise _bad_token(
                 f"it started more than {max_wait + MAX_CLOCK_SKEW} s ago, "
-                f"past the {max_wait} s scan wait"
+                f"past the {max_wait} s {wait} wait"
             )
         if type(polls) is not int or not 0 <= polls <= MAX_POLLS:
             raise _bad_token(f"its poll count is not a whole number from 0 to {MAX_POLLS}")
-        return cls(digest, since, polls + 1)
+        return cls(digest, since, polls + 1, revision)
 
 
 def scan_outcome(status: str | None, waiting: Waiting, now: int, wait_seconds: int) -> bool:

@@ -3,7 +3,8 @@
 Each function takes plain strings and returns a ``dict`` (serialise with ``json_text``).
 The components pass Pulumi Outputs in through ``.apply`` only, so everything here is
 tested without Pulumi. ``iam`` holds identity documents (trust and role policies),
-``resources`` the resource policies and lifecycles, ``events`` the EventBridge patterns.
+``resources`` the resource policies and lifecycles, ``events`` the EventBridge patterns,
+``service`` the ECS container definitions.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from tap_cicd.documents.iam import (
     build_role_policy,
     deploy_role_policy,
     pipeline_role_policy,
+    rollout_statements,
     start_pipeline_policy,
+    task_execution_role_policy,
     trust_policy,
 )
 from tap_cicd.documents.resources import (
@@ -41,9 +44,11 @@ from tap_cicd.documents.resources import (
     tls_only_bucket_policy,
     topic_policy,
 )
+from tap_cicd.documents.service import LOG_STREAM_PREFIX, container_definitions
 
 __all__ = [
     "KMS_USE",
+    "LOG_STREAM_PREFIX",
     "NOTIFICATION_INPUT_PATHS",
     "NOTIFICATION_TEMPLATE",
     "PIPELINE_STATES",
@@ -55,6 +60,7 @@ __all__ = [
     "access_log_delivery_statement",
     "bucket_lifecycle_rules",
     "build_role_policy",
+    "container_definitions",
     "deny_insecure_transport",
     "deploy_role_policy",
     "ecr_lifecycle_policy",
@@ -63,8 +69,10 @@ __all__ = [
     "pipeline_role_policy",
     "pipeline_state_pattern",
     "queue_policy",
+    "rollout_statements",
     "source_upload_pattern",
     "start_pipeline_policy",
+    "task_execution_role_policy",
     "tls_only_bucket_policy",
     "topic_policy",
     "trust_policy",

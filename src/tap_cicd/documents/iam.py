@@ -15,6 +15,11 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
     # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
     "inspector2:ListFindings": "Inspector findings have no resource-level scope; ECR reads "
     "enhanced-scanning findings with the caller's permission",
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+    "ecs:DescribeTaskDefinition": "ECS lists no resource type for it: task definitions are "
+    "read only on '*'",
+    "ecs:RegisterTaskDefinition": "ECS lists no resource type for it: a new revision can only "
+    "be registered on '*' (iam:PassRole limits which roles it may name)",
 }
 """The only actions allowed on ``Resource: "*"`` (baseline I2), each with its reason."""
 
@@ -28,6 +33,10 @@ TRUST_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "codepipeline.amazonaws.com": (),
     # https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html
     "lambda.amazonaws.com": (),
+    # The task execution role is documented with a bare trust policy; the Fargate agent that
+    # assumes it is not documented to send source keys (the same trust serves the task role).
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    "ecs-tasks.amazonaws.com": (),
 }
 """The source keys each service is documented to send when it assumes a role. A condition on a
 key the service does not send never matches, and the role cannot be assumed (TAP-AWS-008)."""
@@ -65,8 +74,10 @@ def pipeline_role_policy(
     function_arn: str,
     key_arn: str,
     region: str,
+    approval_topic_arn: str | None = None,
 ) -> Document:
-    """CodePipeline's role: its artifacts, its source, its own project and function (P2)."""
+    """CodePipeline's role: its artifacts, its source, its own project and function (P2), and
+    with a manual approval the topic it notifies approvers on."""
     statements = [
         allow(
             "ArtifactObjects",
@@ -103,6 +114,12 @@ def pipeline_role_policy(
                 [connection_arn],
             )
         )
+    if approval_topic_arn is not None:
+        # The approval notification is published with the pipeline's service role; the topic
+        # is encrypted with the pipeline key, which SNS uses on the publisher's behalf.
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-service-role-permissions.html
+        statements.append(allow("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]))
+        statements.append(kms_via("PipelineKeyThroughSns", key_arn, region, "sns"))
     return policy(*statements)
 
 
@@ -155,12 +172,17 @@ def deploy_role_policy(
     topic_arn: str,
     key_arn: str,
     region: str,
+    service_arn: str | None = None,
+    task_family_arn: str | None = None,
+    task_role_arns: list[str] | None = None,
 ) -> Document:
     """The deploy function's role: exactly what its steps call, on its own resources.
 
     The input artifact is read with the job's artifact credentials, so no S3 grant here.
+    With ``service_arn`` (``deployTarget`` ``ecs``) it also rolls releases out to the service:
+    revisions of ``task_family_arn`` naming only ``task_role_arns``.
     """
-    return policy(
+    statements = [
         allow(
             "OwnLogGroup",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -191,6 +213,75 @@ def deploy_role_policy(
         allow("AnnounceRelease", ["sns:Publish"], [topic_arn]),
         # The topic is encrypted with the pipeline key: publishing uses it through SNS.
         kms_via("PipelineKey", key_arn, region, "lambda", "sqs", "sns"),
+    ]
+    if service_arn is not None:
+        statements.extend(
+            rollout_statements(service_arn, task_family_arn or "", task_role_arns or [])
+        )
+    return policy(*statements)
+
+
+def rollout_statements(
+    service_arn: str, task_family_arn: str, task_role_arns: list[str]
+) -> list[Statement]:
+    """Register a revision of the stack's task definition (``task_family_arn``: the ARN
+    without revision) and update the stack's service; pass only the two task roles."""
+    return [
+        # Neither takes a resource-level scope (see STAR_ONLY_ACTIONS); PassRole below limits
+        # what a registered revision can do.
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        allow(
+            "RegisterTaskDefinitionRevisions",
+            ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
+            ["*"],
+        ),
+        # Tags given to RegisterTaskDefinition are authorized as ecs:TagResource on the new
+        # revision; ecs:CreateAction keeps this from tagging anything that already exists.
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+        allow(
+            "TagOwnRevisionsOnRegister",
+            ["ecs:TagResource"],
+            [f"{task_family_arn}:*"],
+            StringEquals={"ecs:CreateAction": "RegisterTaskDefinition"},
+        ),
+        allow(
+            "RollOutOwnService",
+            ["ecs:DescribeServices", "ecs:UpdateService"],
+            [service_arn],
+        ),
+        # Only the two task roles, and only to ECS tasks.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_PassedToService
+        allow(
+            "PassTaskRolesToEcsTasks",
+            ["iam:PassRole"],
+            list(task_role_arns),
+            StringEquals={"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+        ),
+    ]
+
+
+def task_execution_role_policy(
+    *, repository_arn: str, log_group_arn: str, key_arn: str, region: str
+) -> Document:
+    """The ECS agent's role for the service's tasks: pull from this repository, write this
+    log group, nothing else.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    """
+    return policy(
+        allow("RegistryLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow(
+            "PullFromOwnRepository",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [repository_arn],
+        ),
+        allow(
+            "OwnLogGroup",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        ),
+        # The repository is encrypted with the pipeline key; pulls decrypt it through ECR.
+        # https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html
+        kms_via("PipelineKeyThroughEcr", key_arn, region, "ecr"),
     )
 
 

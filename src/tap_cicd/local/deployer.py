@@ -123,7 +123,13 @@ class Deployer:
             self._record(pending, None)
         try:
             resource_id, computed = self._converge(
-                handler, urn, old, inputs, wanted=wanted, operation=operation
+                handler,
+                urn,
+                old,
+                inputs,
+                wanted=wanted,
+                operation=operation,
+                ignored=registration.ignore_changes,
             )
             observed = self.observe(handler, resource_id, self._owned(handler, urn, inputs))
         except (ClientError, BotoCoreError) as error:
@@ -233,6 +239,7 @@ class Deployer:
         *,
         wanted: dict[str, Any],
         operation: str,
+        ignored: list[str] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Carry out ``operation``; returns the resource's id and computed outputs."""
         owned = self._owned(handler, urn, inputs)
@@ -242,8 +249,11 @@ class Deployer:
             return old.id, old.outputs
         if operation == UPDATED:
             assert handler.update is not None  # noqa: S101 - decide() updates only then
-            # A drifted resource is brought back whole: every step runs, every tag is set.
-            before = {} if urn in self.drifted else self._owned(handler, urn, old.inputs)
+            # A drifted resource is brought back whole (every step runs, every tag is set),
+            # except what ignore_changes leaves to others (a release's task definition).
+            before = self._owned(handler, urn, old.inputs)
+            if urn in self.drifted:
+                before = {k: v for k, v in before.items() if k in (ignored or ())}
             return old.id, handler.update(self.ctx, old.id, before, owned)
         changed = {k for k in set(wanted) | set(old.inputs) if wanted.get(k) != old.inputs.get(k)}
         new_identity = changed & set(handler.replace_on)

@@ -9,6 +9,7 @@ here would slow every ``tap`` command down.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 PLACEHOLDER_LOCATION = "tap-emulator-unused"
@@ -57,3 +58,42 @@ LOG_GROUP_RECREATE_ON = ("kmsKeyId",)
 
 Against AWS the provider associates the new key in place.
 """
+
+
+def tags_of_existing(
+    read: Callable[[Any], Any], describe: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """moto's elbv2 DescribeTags answers (no tags) for an ARN that does not exist.
+
+    AWS answers LoadBalancerNotFound, TargetGroupNotFound or ListenerNotFound, which tells
+    the deployer the resource is gone. Reading the resource first fails the same way on
+    both, at the cost of one more call against AWS.
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTags.html
+    """
+
+    def tags(ref: Any) -> Any:
+        return None if read(ref) is None else describe(ref)
+
+    return tags
+
+
+def ecs_service_created(ecs: Any, service: str, params: dict[str, Any]) -> None:
+    """moto's CreateService drops ``deploymentConfiguration`` and ``enableECSManagedTags``.
+
+    DescribeServices then answers null for both, where AWS answers what was created (and
+    refresh would see the first deploy as drift). moto keeps them from UpdateService: the
+    emulator gets them again that way. Against AWS, CreateService alone sets them.
+    """
+    kept = ("deploymentConfiguration", "enableECSManagedTags")
+    again = {k: params[k] for k in kept}
+    ecs.update_service(cluster=params["cluster"], service=service, **again)
+
+
+def ecs_task_definition(ecs: Any, task_definition: str) -> str:
+    """moto's UpdateService keeps ``taskDefinition`` as sent (a family, ``family:3``).
+
+    AWS (and moto's CreateService) resolves it to the revision's ARN, which DescribeServices
+    answers. The emulator is sent that ARN, the revision AWS would resolve the name to.
+    """
+    found = ecs.describe_task_definition(taskDefinition=task_definition)
+    return str(found["taskDefinition"]["taskDefinitionArn"])

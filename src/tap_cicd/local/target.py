@@ -16,10 +16,11 @@ from tap_cicd.local import DEFAULT_REGION, reconcile
 from tap_cicd.local.clients import Clients
 from tap_cicd.local.deployer import Deployer
 from tap_cicd.local.emulator import Emulator, instance_id
+from tap_cicd.local.plan import Planned
 from tap_cicd.local.provider import Context
 from tap_cicd.local.runner import run_program
 from tap_cicd.local.state import StackState, StateStore
-from tap_cicd.local.summary import Event, Summary
+from tap_cicd.local.summary import UNCHANGED, Event, Summary
 
 
 def project_program(project_dir: Path) -> Callable[[], None]:
@@ -78,6 +79,7 @@ class LocalTarget:
                     drifted = frozenset(found.drifted)
                 plan = self._plan(state, ctx, program, config, drifted=drifted)
                 reconcile.check_ownership(plan.planned, state, self.store, ctx)
+                notes += release_notes(plan.planned)
                 writes_before = len(clients.writes)
                 deployer = Deployer(self.store, state, ctx, on_event, drifted=drifted)
                 exports = run_program(deployer, program, config)
@@ -127,7 +129,7 @@ class LocalTarget:
                 plan = self._plan(
                     state, ctx, program, config, drifted=drifted, on_event=steps.append
                 )
-        return Plan(steps, plan.summary, notes)
+        return Plan(steps, plan.summary, notes + release_notes(plan.planned))
 
     def refresh(self, stack: str) -> list[str]:
         """Read the stack's resources back: drop what is gone, report what changed."""
@@ -209,6 +211,24 @@ class LocalTarget:
     def outputs(self, stack: str) -> dict[str, Any]:
         """The stack's outputs from its last ``up``."""
         return dict(self.store.load(stack).outputs)
+
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def release_notes(planned: list[Planned]) -> list[str]:
+    """What a plan means for the running service: the stack never rolls a release back, so a
+    new task definition (cpu, memory, port) reaches the service with the next release."""
+    changed = [
+        p
+        for p in planned
+        if p.registration.type == TASK_DEFINITION and p.old is not None and p.operation != UNCHANGED
+    ]
+    return [
+        f"{p.registration.name} changed: the service runs it from the next release "
+        "(the deploy step registers each release from it)"
+        for p in changed
+    ]
 
 
 @dataclass

@@ -11,10 +11,13 @@ from tap_cicd.config import Settings
 from tap_cicd.pipeline._context import Context
 from tap_cicd.pipeline.build import Build, BuildArgs
 from tap_cicd.pipeline.delivery import Delivery, DeliveryArgs
-from tap_cicd.pipeline.deploy_function import DeployStep, DeployStepArgs
+from tap_cicd.pipeline.deploy_function import DeployStep, DeployStepArgs, RolloutTarget
 from tap_cicd.pipeline.encryption import Encryption, EncryptionArgs
+from tap_cicd.pipeline.ingress import Ingress, IngressArgs
+from tap_cicd.pipeline.network import placement
 from tap_cicd.pipeline.notifications import Notifications, NotificationsArgs
 from tap_cicd.pipeline.registry import Registry, RegistryArgs
+from tap_cicd.pipeline.service import ContainerService, ContainerServiceArgs
 from tap_cicd.pipeline.storage import create_storage
 
 RESOURCE_TYPE = "tap:cicd:CicdPipelineStack"
@@ -57,6 +60,12 @@ class CicdPipelineStack(pulumi.ComponentResource):
     """ARN of the pipeline key."""
     region: pulumi.Output[str]
     """Region the pipeline lives in."""
+    service_url: pulumi.Output[str] | None
+    """``http(s)://`` and the load balancer's DNS name (``deployTarget`` ``ecs`` only)."""
+    cluster_name: pulumi.Output[str] | None
+    """Name of the ECS cluster (``deployTarget`` ``ecs`` only)."""
+    service_name: pulumi.Output[str] | None
+    """Name of the ECS service (``deployTarget`` ``ecs`` only)."""
 
     def __init__(
         self,
@@ -89,9 +98,27 @@ class CicdPipelineStack(pulumi.ComponentResource):
             BuildArgs(ctx, repository, storage.artifacts.bucket, key_arn),
             ctx.component(),
         ).project
+        service = _service(ctx, name, repository, key_arn)
+        rollout = None
+        if service is not None:
+            rollout = RolloutTarget(
+                cluster_name=service.cluster.name,
+                service_name=service.service.name,
+                service_arn=service.service_arn,
+                task_definition_arn=service.task_definition.arn,
+                task_family_arn=service.task_family_arn,
+                task_role_arns=service.task_role_arns,
+            )
         function = DeployStep(
             f"{name}-deploy-step",
-            DeployStepArgs(ctx, repository, notifications.topic, notifications.deploy_dlq, key_arn),
+            DeployStepArgs(
+                ctx,
+                repository,
+                notifications.topic,
+                notifications.deploy_dlq,
+                key_arn,
+                rollout,
+            ),
             ctx.component(),
         ).function
         pipeline = Delivery(
@@ -116,6 +143,11 @@ class CicdPipelineStack(pulumi.ComponentResource):
         self.event_rule_name = notifications.state_rule.name
         self.kms_key_arn = key_arn
         self.region = ctx.region
+        self.service_url = self.cluster_name = self.service_name = None
+        if service is not None:
+            self.service_url = service.url
+            self.cluster_name = service.cluster.name
+            self.service_name = service.service.name
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, pulumi.Output[str]]:
@@ -136,4 +168,25 @@ class CicdPipelineStack(pulumi.ComponentResource):
         }
         if self.source_bucket_name is not None:
             outputs["sourceBucketName"] = self.source_bucket_name
+        if self.service_url is not None:
+            outputs["serviceUrl"] = self.service_url
+        if self.cluster_name is not None:
+            outputs["clusterName"] = self.cluster_name
+        if self.service_name is not None:
+            outputs["serviceName"] = self.service_name
         return outputs
+
+
+def _service(
+    ctx: Context, name: str, repository: aws.ecr.Repository, key_arn: pulumi.Output[str]
+) -> ContainerService | None:
+    """The network, the load balancer and the ECS service (``deployTarget`` ``ecs``)."""
+    if not ctx.settings.service.enabled:
+        return None
+    where = placement(ctx, f"{name}-network")
+    ingress = Ingress(f"{name}-ingress", IngressArgs(ctx, where), ctx.component())
+    return ContainerService(
+        f"{name}-service",
+        ContainerServiceArgs(ctx, repository, key_arn, where, ingress),
+        ctx.component(),
+    )

@@ -132,6 +132,9 @@ class Delivery(pulumi.ComponentResource):
                 function_arn=args.function.arn,
                 key_arn=args.key_arn,
                 region=ctx.region,
+                approval_topic_arn=(
+                    args.notifications.topic.arn if ctx.settings.require_approval else None
+                ),
             ),
         )
         depends_on = [policy, *([args.source.policy] if args.source is not None else [])]
@@ -181,6 +184,7 @@ def _pipeline(
                     }
                 ],
             },
+            *([_approval_stage(ctx, args)] if settings.require_approval else []),
             {
                 "name": "Deploy",
                 "actions": [
@@ -210,6 +214,51 @@ def _pipeline(
         tags=ctx.tags,
         opts=ctx.opts(depends_on=depends_on),
     )
+
+
+def approval_message(repository_name: str, fail_on_severity: str) -> str:
+    """The approval's ``CustomData`` (at most 500 characters): the image by digest, and where
+    its scan result is; CodePipeline resolves ``#{...}`` when the action starts.
+
+    The scan finishes after the build, so the message cannot carry its findings; the link
+    opens the repository, and the Deploy stage still blocks findings at ``fail_on_severity``.
+    """
+    return (
+        f"Release #{{{BUILD_NAMESPACE}.IMAGE_DIGEST}} of {repository_name} "
+        f"(tag #{{{BUILD_NAMESPACE}.IMAGE_TAG}}). Scan result: ECR image scan findings of "
+        f"this digest (link). After approval, Deploy still blocks findings at or above "
+        f"{fail_on_severity}."
+    )
+
+
+def _approval_stage(ctx: Context, args: DeliveryArgs) -> dict[str, Any]:
+    """A manual approval between Build and Deploy, announced on the pipeline's topic.
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-action-add.html
+    """
+    repository = ctx.naming.repository()
+    link = pulumi.Output.all(ctx.region, ctx.account_id).apply(
+        lambda v: (
+            f"https://{v[0]}.console.aws.amazon.com/ecr/repositories/private/"
+            f"{v[1]}/{repository}?region={v[0]}"
+        )
+    )
+    return {
+        "name": "Approve",
+        "actions": [
+            {
+                "name": "Approve",
+                "category": "Approval",
+                "owner": "AWS",
+                "provider": "Manual",
+                "version": "1",
+                "configuration": {
+                    "NotificationArn": args.notifications.topic.arn,
+                    "CustomData": approval_message(repository, ctx.settings.fail_on_severity),
+                    "ExternalEntityLink": link,
+                },
+            }
+        ],
+    }
 
 
 def _source_trigger(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from tap_cicd import documents
 from tap_cicd.config import Settings
+from tap_cicd.deploy.rollout import CONTAINER_NAME
 from tap_cicd.pipeline._context import Context, document
 from tap_cicd.pipeline.logs import stack_log_group
 from tap_cicd.pipeline.roles import service_role
@@ -23,6 +25,10 @@ MEMORY_MB = 256
 MAX_EVENT_AGE_SECONDS = 1200
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+DESCRIPTIONS = {
+    "none": "Verifies, gates and records a release, and answers CodePipeline",
+    "ecs": "Verifies, gates, rolls out and records a release, and answers CodePipeline",
+}
 NO_RELEASE = '{"imageDigest":null}'
 """The release parameter's first value (SSM refuses an empty one); the function overwrites it."""
 
@@ -35,13 +41,41 @@ def code_archive() -> pulumi.AssetArchive:
     )
 
 
+@dataclass(frozen=True)
+class RolloutTarget:
+    """The service the deploy step rolls releases out to (``deployTarget`` ``ecs``)."""
+
+    cluster_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    service_arn: pulumi.Input[str]
+    task_definition_arn: pulumi.Input[str]
+    """The stack's task definition: the template of every release's revision."""
+    task_family_arn: pulumi.Input[str]
+    task_role_arns: list[pulumi.Output[str]]
+    """The only roles a registered revision may name (``iam:PassRole``)."""
+
+
 def deploy_environment(
     settings: Settings,
     topic_arn: pulumi.Input[str],
     parameter_name: pulumi.Input[str],
     repository_name: pulumi.Input[str],
+    rollout: RolloutTarget | None = None,
 ) -> dict[str, pulumi.Input[str]]:
-    """What the handler reads (``tap_cicd.deploy.logic.DeployConfig``); nothing secret."""
+    """What the handler reads (``tap_cicd.deploy.logic.DeployConfig``); nothing secret.
+
+    ``TAP_DEPLOY_TARGET`` is always set; the rollout's variables only with a ``rollout``."""
+    service = settings.service
+    targets: dict[str, pulumi.Input[str]] = {"TAP_DEPLOY_TARGET": service.target}
+    if rollout is not None:
+        targets |= {
+            "TAP_CLUSTER_NAME": rollout.cluster_name,
+            "TAP_SERVICE_NAME": rollout.service_name,
+            "TAP_TASK_DEFINITION": rollout.task_definition_arn,
+            "TAP_CONTAINER_NAME": CONTAINER_NAME,
+            "TAP_DESIRED_COUNT": str(service.desired_count),
+            "TAP_ROLLOUT_WAIT_SECONDS": str(service.rollout_wait_seconds),
+        }
     return {
         "LOG_LEVEL": "INFO",
         "TAP_TOPIC_ARN": topic_arn,
@@ -50,6 +84,7 @@ def deploy_environment(
         "TAP_FAIL_ON_SEVERITY": settings.fail_on_severity,
         "TAP_ALLOWED_FINDINGS": ",".join(settings.allowed_findings),
         "TAP_SCAN_WAIT_SECONDS": str(settings.scan_wait_seconds),
+        **targets,
     }
 
 
@@ -62,6 +97,8 @@ class DeployStepArgs:
     topic: aws.sns.Topic
     failure_queue: aws.sqs.Queue
     key_arn: pulumi.Output[str]
+    rollout: RolloutTarget | None = None
+    """The service to roll out to; ``None`` for ``deployTarget`` ``none``."""
 
 
 class DeployStep(pulumi.ComponentResource):
@@ -88,6 +125,13 @@ class DeployStep(pulumi.ComponentResource):
             # The deploy function owns the value; a `pulumi up` must not roll a release back.
             opts=ctx.opts(ignore_changes=["value"]),
         )
+        grants: dict[str, pulumi.Input[Any]] = {}
+        if args.rollout is not None:
+            grants = {
+                "service_arn": args.rollout.service_arn,
+                "task_family_arn": args.rollout.task_family_arn,
+                "task_role_arns": pulumi.Output.all(*args.rollout.task_role_arns),
+            }
         # Lambda sends no source account or ARN when it assumes an execution role.
         role, policy = service_role(
             ctx,
@@ -102,15 +146,16 @@ class DeployStep(pulumi.ComponentResource):
                 topic_arn=args.topic.arn,
                 key_arn=args.key_arn,
                 region=ctx.region,
+                **grants,
             ),
         )
         environment = deploy_environment(
-            ctx.settings, args.topic.arn, parameter.name, args.repository.name
+            ctx.settings, args.topic.arn, parameter.name, args.repository.name, args.rollout
         )
         self.function = aws.lambda_.Function(
             f"{ctx.base}-deploy",
             name=ctx.naming.deploy_function(),
-            description="Verifies, gates and records a release, and answers CodePipeline",
+            description=DESCRIPTIONS[ctx.settings.service.target],
             runtime=RUNTIME,
             handler=HANDLER,
             architectures=["arm64"],

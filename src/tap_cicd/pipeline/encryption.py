@@ -44,7 +44,7 @@ class Encryption(pulumi.ComponentResource):
                 account_id=ctx.account_id,
                 region=ctx.region,
                 partition=ctx.partition,
-                log_group_names=ctx.naming.log_groups(),
+                log_group_names=ctx.naming.log_groups(ctx.settings.service.enabled),
             ),
             tags=ctx.tags,
             opts=ctx.opts(),

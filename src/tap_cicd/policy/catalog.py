@@ -7,10 +7,13 @@ from tap_cicd.policy import (
     codebuild,
     codepipeline,
     ecr,
+    ecs,
+    elb,
     iam,
     kms,
     lambda_,
     logs,
+    network,
     notifications,
     s3,
 )
@@ -18,7 +21,21 @@ from tap_cicd.policy.model import Rule
 
 RULES: tuple[Rule, ...] = tuple(
     rule
-    for module in (kms, s3, ecr, codebuild, codepipeline, lambda_, iam, notifications, logs, aws)
+    for module in (
+        kms,
+        s3,
+        ecr,
+        codebuild,
+        codepipeline,
+        lambda_,
+        iam,
+        notifications,
+        logs,
+        ecs,
+        elb,
+        network,
+        aws,
+    )
     for rule in module.rules.rules
 )
 """All rules."""

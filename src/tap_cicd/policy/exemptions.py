@@ -40,6 +40,24 @@ class Exemption:
 
 EXEMPTIONS: tuple[Exemption, ...] = (
     Exemption(
+        "TAP-IAM-006",
+        "*-task*-role",
+        "ECS requires both the task execution role and the task role to trust "
+        "ecs-tasks.amazonaws.com; TAP-ECS-007 keeps them distinct",
+    ),
+    Exemption(
+        "TAP-IAM-007",
+        "*-task-role",
+        "the application's own role has no permissions until the service needs AWS access; "
+        "they are the team's to add, in one inline policy",
+    ),
+    Exemption(
+        "TAP-ELB-004",
+        "*-alb",
+        "the stack must be destroyable (baseline S7): deletion protection makes pulumi destroy "
+        "and tap destroy fail on the load balancer",
+    ),
+    Exemption(
         "TAP-CB-005",
         "*-build",
         "builds Docker images, and Docker-in-Docker needs privileged mode (baseline B4)",

@@ -10,7 +10,10 @@ from __future__ import annotations
 from tap_cicd.local.provider import (
     codebuild,
     codepipeline,
+    ec2,
     ecr,
+    ecs,
+    elbv2,
     events,
     iam,
     kms,
@@ -47,6 +50,19 @@ QUEUE = sqs.QUEUE.type
 QUEUE_POLICY = sqs.QUEUE_POLICY.type
 LOG_GROUP = logs.LOG_GROUP.type
 
+# The rollout's types (issue 12).
+CLUSTER = ecs.CLUSTER.type
+TASK_DEFINITION = ecs.TASK_DEFINITION.type
+SERVICE = ecs.SERVICE.type
+LOAD_BALANCER = elbv2.LOAD_BALANCER.type
+TARGET_GROUP = elbv2.TARGET_GROUP.type
+LISTENER = elbv2.LISTENER.type
+SECURITY_GROUP = ec2.SECURITY_GROUP.type
+INGRESS_RULE = ec2.INGRESS_RULE.type
+EGRESS_RULE = ec2.EGRESS_RULE.type
+VPC = ec2.VPC.type
+SUBNET = ec2.SUBNET.type
+
 # Judged, never deployed: the rules forbid these or would judge them if the program grew them.
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 SOURCE_CREDENTIAL = "aws:codebuild/sourceCredential:SourceCredential"
@@ -54,6 +70,9 @@ PERMISSION = "aws:lambda/permission:Permission"
 POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+# Other ways to open a security group or route an HTTP listener: a rule must see them too.
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
 JUDGED_ONLY = (
     REPOSITORY_POLICY,
     SOURCE_CREDENTIAL,
@@ -61,5 +80,7 @@ JUDGED_ONLY = (
     POLICY,
     ROLE_POLICY_ATTACHMENT,
     POLICY_ATTACHMENT,
+    SECURITY_GROUP_RULE,
+    LISTENER_RULE,
 )
 """The tokens above that no registry entry holds."""

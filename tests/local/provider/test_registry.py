@@ -19,6 +19,7 @@ import pytest
 from tap_cicd.local.provider import HANDLERS, REGISTRY, Context, registry
 from tap_cicd.local.provider.assets import normalize
 
+from . import test_ec2, test_ecs, test_elbv2
 from .conftest import URN, make_role, trust_policy
 
 Inputs = dict[str, Any]
@@ -347,6 +348,9 @@ ROWS: dict[str, Row] = {
         changed=lambda found, change: found["Arn"] == change["arn"],
     ),
 }
+
+for _table in (test_ec2.TABLE, test_elbv2.TABLE, test_ecs.TABLE):
+    ROWS.update({token: Row(*spec) for token, spec in _table.items()})
 
 
 def test_every_registered_type_has_a_row_and_no_other() -> None:

@@ -55,6 +55,21 @@ NOT_FOUND = frozenset(
         "ServerSideEncryptionConfigurationNotFoundError",
         "OwnershipControlsNotFoundError",
         "NoSuchPublicAccessBlockConfiguration",
+        # EC2: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidRoute.NotFound",
+        "InvalidAssociationID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidSecurityGroupRuleId.NotFound",
+        # Elastic Load Balancing v2 and ECS
+        "LoadBalancerNotFound",
+        "TargetGroupNotFound",
+        "ListenerNotFound",
+        "ClusterNotFoundException",
+        "ServiceNotFoundException",
     }
 )
 """Error codes that mean the resource (or the configuration asked for) does not exist."""

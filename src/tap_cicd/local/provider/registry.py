@@ -13,7 +13,10 @@ from typing import Any
 from tap_cicd.local.provider import (
     codebuild,
     codepipeline,
+    ec2,
     ecr,
+    ecs,
+    elbv2,
     events,
     iam,
     kms,
@@ -27,7 +30,23 @@ from tap_cicd.local.provider import (
 from tap_cicd.local.provider.engine import Handler, handler
 from tap_cicd.local.provider.model import Outputs, ResourceType
 
-SERVICES = (kms, s3, ecr, logs, iam, codebuild, lambda_, codepipeline, ssm, sns, sqs, events)
+SERVICES = (
+    kms,
+    s3,
+    ecr,
+    logs,
+    iam,
+    codebuild,
+    lambda_,
+    codepipeline,
+    ssm,
+    sns,
+    sqs,
+    events,
+    ec2,
+    elbv2,
+    ecs,
+)
 TYPES: tuple[ResourceType, ...] = tuple(t for service in SERVICES for t in service.TYPES)
 REGISTRY: dict[str, ResourceType] = {t.type: t for t in TYPES}
 HANDLERS: dict[str, Handler] = {t.type: handler(t) for t in TYPES}
