@@ -124,9 +124,9 @@ def test_unknown_type_fails_with_its_name(tmp_path: Path) -> None:
 
 def test_unknown_invoke_fails(tmp_path: Path) -> None:
     def program() -> None:
-        aws.get_availability_zones_output().names.apply(lambda _n: None)
+        aws.get_arn_output(arn="arn:aws:s3:::b").service.apply(lambda _n: None)
 
-    with pytest.raises(DeployError, match="cannot answer invoke aws:index/getAvailabilityZones"):
+    with pytest.raises(DeployError, match="cannot answer invoke aws:index/getArn"):
         deploy(tmp_path, Recorder(), program)
 
 

@@ -77,7 +77,8 @@ class DeployMocks(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        """getCallerIdentity, getRegion and getPartition, as the endpoint answers them."""
+        """The invokes the program makes (caller identity, region, partition, zones), answered for
+        the endpoint."""
         ctx = self.deployer.ctx
         answers = invoke_answers(ctx.account_id, ctx.region, "AIDATAPLOCAL")
         if args.token not in answers:
