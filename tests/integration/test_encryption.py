@@ -64,10 +64,17 @@ def test_logs_use_the_key_for_the_stacks_log_groups_only(
     logs = _statements_by_sid(aws, key_id)["CloudWatchLogsOfThisStack"]
     groups = as_list(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
     names = sorted(g.split(":log-group:", 1)[1] for g in groups)
-    assert names == sorted(
-        [
-            f"/aws/codebuild/{outputs['codeBuildProjectName']}",
-            f"/aws/lambda/{outputs['deployFunctionName']}",
-        ]
-    )
+    expected = [
+        f"/aws/codebuild/{outputs['codeBuildProjectName']}",
+        f"/aws/lambda/{outputs['deployFunctionName']}",
+    ]
+    if "serviceName" in outputs:  # the service's containers log to the stack's group too
+        ecs = aws("ecs")
+        service = ecs.describe_services(
+            cluster=outputs["clusterName"], services=[outputs["serviceName"]]
+        )["services"][0]
+        definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
+        container = definition["taskDefinition"]["containerDefinitions"][0]
+        expected.append(container["logConfiguration"]["options"]["awslogs-group"])
+    assert names == sorted(expected)
     assert not any("*" in g for g in groups)

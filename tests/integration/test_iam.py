@@ -18,6 +18,10 @@ STAR_ONLY_ACTIONS = {
     # Enhanced (Inspector) scanning: ECR returns findings only to a caller allowed this,
     # and Inspector findings have no resource-level scope.
     "inspector2:ListFindings",
+    # ECS lists no resource type for these: the deploy step reads the stack's task definition
+    # and registers each release's revision from it.
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
 }
 ROLE_USERS = ["build", "deploy", "pipeline", "source-events"]
 SERVICES = {
