@@ -82,7 +82,7 @@ def main() -> None:
 
     print(f"tap against the emulator, {runs} runs each, {os.cpu_count()} CPUs")
     show("tap preview", preview, "<= 2 s")
-    show("first tap up", first, "<= 6 s")
+    show("first tap up", first, "<= 8 s")
     show("no-op tap up (refreshes)", noop, "<= 3 s")
     show("no-op tap up --no-refresh", trusting, "-")
     print(f"{'no-op tap up write calls':<28} {writes}  [target 0]")

@@ -54,6 +54,8 @@ class Deployer:
         self.drifted = drifted
         """URNs whose resources refresh found changed outside tap: put back even if unchanged."""
         self.planned: list[Planned] = []
+        self.exports: dict[str, Any] = {}
+        """A plan's exports: what the program exported from the state's outputs."""
         self.store = store
         self.state = state
         self.ctx = ctx

@@ -81,9 +81,12 @@ class LocalTarget:
                 reconcile.check_ownership(plan.planned, state, self.store, ctx)
                 notes += release_notes(plan.planned)
                 writes_before = len(clients.writes)
-                deployer = Deployer(self.store, state, ctx, on_event, drifted=drifted)
-                exports = run_program(deployer, program, config)
-                deployer.delete_missing()
+                if nothing_to_do(plan):  # the plan's run is the deploy's: no second run
+                    deployer, exports = plan, plan.exports
+                else:
+                    deployer = Deployer(self.store, state, ctx, on_event, drifted=drifted)
+                    exports = run_program(deployer, program, config)
+                    deployer.delete_missing()
             state.outputs = exports
             self.store.save(state)
         summary = deployer.summary
@@ -189,7 +192,7 @@ class LocalTarget:
         planner = Deployer(
             _ReadOnly(self.home), copy.deepcopy(state), ctx, on_event, plan=True, drifted=drifted
         )
-        run_program(planner, program, config)
+        planner.exports = run_program(planner, program, config)
         planner.delete_missing()
         return planner
 
@@ -214,6 +217,12 @@ class LocalTarget:
 
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def nothing_to_do(plan: Deployer) -> bool:
+    """Whether a plan leaves every resource as it is (and no state moves under an alias)."""
+    changes = sum(n for op, n in plan.summary.counts.items() if op != UNCHANGED)
+    return changes == 0 and not plan.moved
 
 
 def release_notes(planned: list[Planned]) -> list[str]:
