@@ -39,11 +39,6 @@ NO_SERVICE = (
     "the stack has no ECS service (its outputs lack clusterName/serviceName): deployTarget "
     "none, or the program's ECS resources are not deployed yet"
 )
-STALE_DEPLOYMENTS = (
-    "moto's UpdateService leaves the service's deployments as CreateService made them: the "
-    "PRIMARY deployment keeps the first task definition, so the new revision never shows "
-    "COMPLETED (patch_moto_ecs_deployments in tap_cicd.local.server fixes it)"
-)
 
 
 @dataclass
@@ -515,7 +510,6 @@ def test_the_release_is_registered_by_digest_and_deployed_before_it_is_recorded(
 
 
 @pytest.mark.emulator_only(EMULATOR_ONLY)
-@pytest.mark.emulator_gap(STALE_DEPLOYMENTS)
 @pytest.mark.usefixtures("ecs_service")
 def test_a_completed_rollout_is_recorded_announced_and_reported(
     aws: Any,
