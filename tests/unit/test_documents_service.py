@@ -11,7 +11,6 @@ KEY = "arn:aws:kms:eu-west-1:111122223333:key/k"
 REPOSITORY = "arn:aws:ecr:eu-west-1:111122223333:repository/r"
 LOG_GROUP = "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/p-task-dev"
 SERVICE = "arn:aws:ecs:eu-west-1:111122223333:service/p-cluster-dev/p-service-dev"
-FAMILY = "arn:aws:ecs:eu-west-1:111122223333:task-definition/p-task-dev"
 ROLES = [
     "arn:aws:iam::111122223333:role/p-task-execution-role-dev",
     "arn:aws:iam::111122223333:role/p-task-role-dev",
@@ -46,9 +45,7 @@ def deploy_policy(**rollout: Any) -> dict[str, Any]:
 
 def test_the_deploy_role_gains_exactly_the_rollout() -> None:
     record_only = by_sid(deploy_policy())
-    with_rollout = by_sid(
-        deploy_policy(service_arn=SERVICE, task_family_arn=FAMILY, task_role_arns=ROLES)
-    )
+    with_rollout = by_sid(deploy_policy(service_arn=SERVICE, task_role_arns=ROLES))
     added = {sid: s for sid, s in with_rollout.items() if sid not in record_only}
     assert {sid: with_rollout[sid] for sid in record_only} == record_only
     assert added == {
@@ -57,13 +54,6 @@ def test_the_deploy_role_gains_exactly_the_rollout() -> None:
             "Effect": "Allow",
             "Action": ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
             "Resource": ["*"],
-        },
-        "TagOwnRevisionsOnRegister": {
-            "Sid": "TagOwnRevisionsOnRegister",
-            "Effect": "Allow",
-            "Action": ["ecs:TagResource"],
-            "Resource": [f"{FAMILY}:*"],
-            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
         },
         "RollOutOwnService": {
             "Sid": "RollOutOwnService",

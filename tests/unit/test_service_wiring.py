@@ -93,13 +93,6 @@ def test_the_deploy_role_gains_exactly_the_rollout(ecs_program: Program) -> None
             "Action": ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
             "Resource": ["*"],
         },
-        "TagOwnRevisionsOnRegister": {
-            "Sid": "TagOwnRevisionsOnRegister",
-            "Effect": "Allow",
-            "Action": ["ecs:TagResource"],
-            "Resource": [f"{ECS}:task-definition/pipeline-task-dev:*"],
-            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
-        },
         "RollOutOwnService": {
             "Sid": "RollOutOwnService",
             "Effect": "Allow",

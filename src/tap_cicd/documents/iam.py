@@ -173,14 +173,13 @@ def deploy_role_policy(
     key_arn: str,
     region: str,
     service_arn: str | None = None,
-    task_family_arn: str | None = None,
     task_role_arns: list[str] | None = None,
 ) -> Document:
     """The deploy function's role: exactly what its steps call, on its own resources.
 
     The input artifact is read with the job's artifact credentials, so no S3 grant here.
     With ``service_arn`` (``deployTarget`` ``ecs``) it also rolls releases out to the service:
-    revisions of ``task_family_arn`` naming only ``task_role_arns``.
+    revisions of its task definition naming only ``task_role_arns``.
     """
     statements = [
         allow(
@@ -215,17 +214,14 @@ def deploy_role_policy(
         kms_via("PipelineKey", key_arn, region, "lambda", "sqs", "sns"),
     ]
     if service_arn is not None:
-        statements.extend(
-            rollout_statements(service_arn, task_family_arn or "", task_role_arns or [])
-        )
+        statements.extend(rollout_statements(service_arn, task_role_arns or []))
     return policy(*statements)
 
 
-def rollout_statements(
-    service_arn: str, task_family_arn: str, task_role_arns: list[str]
-) -> list[Statement]:
-    """Register a revision of the stack's task definition (``task_family_arn``: the ARN
-    without revision) and update the stack's service; pass only the two task roles."""
+def rollout_statements(service_arn: str, task_role_arns: list[str]) -> list[Statement]:
+    """Register a revision of the stack's task definition and update the stack's service;
+    pass only the two task roles. No ecs:TagResource: the deploy step registers untagged
+    revisions (it marks them with docker labels)."""
     return [
         # Neither takes a resource-level scope (see STAR_ONLY_ACTIONS); PassRole below limits
         # what a registered revision can do.
@@ -234,15 +230,6 @@ def rollout_statements(
             "RegisterTaskDefinitionRevisions",
             ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
             ["*"],
-        ),
-        # Tags given to RegisterTaskDefinition are authorized as ecs:TagResource on the new
-        # revision; ecs:CreateAction keeps this from tagging anything that already exists.
-        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
-        allow(
-            "TagOwnRevisionsOnRegister",
-            ["ecs:TagResource"],
-            [f"{task_family_arn}:*"],
-            StringEquals={"ecs:CreateAction": "RegisterTaskDefinition"},
         ),
         allow(
             "RollOutOwnService",

@@ -106,7 +106,6 @@ class CicdPipelineStack(pulumi.ComponentResource):
                 service_name=service.service.name,
                 service_arn=service.service_arn,
                 task_definition_arn=service.task_definition.arn,
-                task_family_arn=service.task_family_arn,
                 task_role_arns=service.task_role_arns,
             )
         function = DeployStep(

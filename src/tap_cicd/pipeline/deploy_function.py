@@ -50,7 +50,6 @@ class RolloutTarget:
     service_arn: pulumi.Input[str]
     task_definition_arn: pulumi.Input[str]
     """The stack's task definition: the template of every release's revision."""
-    task_family_arn: pulumi.Input[str]
     task_role_arns: list[pulumi.Output[str]]
     """The only roles a registered revision may name (``iam:PassRole``)."""
 
@@ -129,7 +128,6 @@ class DeployStep(pulumi.ComponentResource):
         if args.rollout is not None:
             grants = {
                 "service_arn": args.rollout.service_arn,
-                "task_family_arn": args.rollout.task_family_arn,
                 "task_role_arns": pulumi.Output.all(*args.rollout.task_role_arns),
             }
         # Lambda sends no source account or ARN when it assumes an execution role.

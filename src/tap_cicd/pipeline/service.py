@@ -63,8 +63,6 @@ class ContainerService(pulumi.ComponentResource):
     """The task execution role and the task role (the deploy step may pass only these)."""
     service_arn: pulumi.Output[str]
     """ARN of the service, formed from its names (known before it exists)."""
-    task_family_arn: pulumi.Output[str]
-    """ARN of the task definition family, without revision."""
     url: pulumi.Output[str]
     """Where the service answers: the load balancer's URL."""
 
@@ -174,6 +172,5 @@ class ContainerService(pulumi.ComponentResource):
             ),
         )
         self.service_arn = ctx.arn("ecs", f"service/{naming.cluster()}/{naming.service()}")
-        self.task_family_arn = ctx.arn("ecs", f"task-definition/{naming.task_family()}")
         self.url = args.ingress.url
         self.register_outputs({"serviceName": self.service.name, "url": self.url})
