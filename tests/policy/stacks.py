@@ -79,3 +79,24 @@ class Stack:
 def failures(results: Sequence[Result], rule_id: str) -> list[str]:
     """The reasons ``rule_id`` failed."""
     return [r.reason for r in results if r.rule.id == rule_id and r.status == "fail"]
+
+
+def case_id(case: tuple[Any, ...]) -> str:
+    """A parametrized case's id: its rule id."""
+    return str(case[0])
+
+
+def assert_weakened_fails(stack: Stack, case: tuple[str, Callable[[Stack], Any], str]) -> None:
+    """Weaken ``stack``; the rule must then fail (exemptions aside) with the message."""
+    rule_id, weaken, message = case
+    weaken(stack)
+    found = failures(stack.results(exemptions=()), rule_id)
+    assert any(message in reason for reason in found), found
+
+
+def assert_compliant_passes(stack: Stack, case: tuple[str, Callable[[Stack], Any]]) -> None:
+    """Change ``stack`` in a compliant way; every result of the rule must still pass."""
+    rule_id, change = case
+    change(stack)
+    mine = [r for r in stack.results(exemptions=()) if r.rule.id == rule_id]
+    assert mine and all(r.status == "pass" for r in mine), [(r.resource, r.reason) for r in mine]

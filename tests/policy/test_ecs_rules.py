@@ -21,7 +21,7 @@ from tap_cicd.policy.command import check_graph
 from tap_cicd.policy.engine import Result, resources_of
 from tap_cicd.policy.model import Resource
 
-from .stacks import PREFIX, Stack, failures
+from .stacks import PREFIX, Stack, assert_compliant_passes, assert_weakened_fails, case_id
 
 Weaken = Callable[[Stack], Any]
 
@@ -299,10 +299,6 @@ COMPLIANT: list[tuple[str, Weaken]] = [
 ]  # fmt: skip
 
 
-def _case_id(case: tuple[Any, ...]) -> str:
-    return str(case[0])
-
-
 def test_the_service_stack_passes_every_rollout_rule(service_stack: Stack) -> None:
     judged = [r for p in ("TAP-ECS", "TAP-ELB", "TAP-NET") for r in results_of(service_stack, p)]
     assert judged and all(r.status == "pass" for r in judged), [
@@ -313,22 +309,16 @@ def test_the_service_stack_passes_every_rollout_rule(service_stack: Stack) -> No
     }
 
 
-@pytest.mark.parametrize("case", NON_COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", NON_COMPLIANT, ids=case_id)
 def test_weakened_service_fails_with_the_rule_and_its_message(
     service_stack: Stack, case: tuple[str, Weaken, str]
 ) -> None:
-    rule_id, weaken, message = case
-    weaken(service_stack)
-    found = failures(service_stack.results(exemptions=()), rule_id)
-    assert any(message in reason for reason in found), found
+    assert_weakened_fails(service_stack, case)
 
 
-@pytest.mark.parametrize("case", COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", COMPLIANT, ids=case_id)
 def test_compliant_variant_passes(service_stack: Stack, case: tuple[str, Weaken]) -> None:
-    rule_id, change = case
-    change(service_stack)
-    mine = [r for r in service_stack.results(exemptions=()) if r.rule.id == rule_id]
-    assert mine and all(r.status == "pass" for r in mine), [(r.resource, r.reason) for r in mine]
+    assert_compliant_passes(service_stack, case)
 
 
 def test_every_ecs_rule_has_a_non_compliant_case() -> None:

@@ -11,7 +11,7 @@ import pytest
 from tap_cicd.policy import elb
 from tap_cicd.policy import tokens as t
 
-from .stacks import Stack, failures
+from .stacks import Stack, assert_compliant_passes, assert_weakened_fails, case_id, failures
 from .test_ecs_rules import HTTP_ARN, TG_ARN, service_stack
 
 __all__ = ["service_stack"]  # the fixture, shared with the ECS tests
@@ -66,26 +66,16 @@ COMPLIANT: list[tuple[str, Weaken]] = [
 ]  # fmt: skip
 
 
-def _case_id(case: tuple[Any, ...]) -> str:
-    return str(case[0])
-
-
-@pytest.mark.parametrize("case", NON_COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", NON_COMPLIANT, ids=case_id)
 def test_weakened_load_balancing_fails_with_the_rule_and_its_message(
     service_stack: Stack, case: tuple[str, Weaken, str]
 ) -> None:
-    rule_id, weaken, message = case
-    weaken(service_stack)
-    found = failures(service_stack.results(exemptions=()), rule_id)
-    assert any(message in reason for reason in found), found
+    assert_weakened_fails(service_stack, case)
 
 
-@pytest.mark.parametrize("case", COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", COMPLIANT, ids=case_id)
 def test_compliant_variant_passes(service_stack: Stack, case: tuple[str, Weaken]) -> None:
-    rule_id, change = case
-    change(service_stack)
-    mine = [r for r in service_stack.results(exemptions=()) if r.rule.id == rule_id]
-    assert mine and all(r.status == "pass" for r in mine), [(r.resource, r.reason) for r in mine]
+    assert_compliant_passes(service_stack, case)
 
 
 def test_every_elb_rule_has_a_non_compliant_case() -> None:

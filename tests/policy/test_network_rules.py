@@ -13,7 +13,7 @@ from tap_cicd.policy import tokens as t
 from tap_cicd.policy.model import Resource
 from tap_cicd.policy.network import Ingress, ingress_of
 
-from .stacks import Stack, failures
+from .stacks import Stack, assert_compliant_passes, assert_weakened_fails, case_id, failures
 from .test_ecs_rules import ALB_SG, TASK_SG, service_stack
 
 __all__ = ["service_stack"]  # the fixture, shared with the ECS tests
@@ -64,26 +64,16 @@ COMPLIANT: list[tuple[str, Weaken]] = [
 ]  # fmt: skip
 
 
-def _case_id(case: tuple[Any, ...]) -> str:
-    return str(case[0])
-
-
-@pytest.mark.parametrize("case", NON_COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", NON_COMPLIANT, ids=case_id)
 def test_weakened_network_fails_with_the_rule_and_its_message(
     service_stack: Stack, case: tuple[str, Weaken, str]
 ) -> None:
-    rule_id, weaken, message = case
-    weaken(service_stack)
-    found = failures(service_stack.results(exemptions=()), rule_id)
-    assert any(message in reason for reason in found), found
+    assert_weakened_fails(service_stack, case)
 
 
-@pytest.mark.parametrize("case", COMPLIANT, ids=_case_id)
+@pytest.mark.parametrize("case", COMPLIANT, ids=case_id)
 def test_compliant_variant_passes(service_stack: Stack, case: tuple[str, Weaken]) -> None:
-    rule_id, change = case
-    change(service_stack)
-    mine = [r for r in service_stack.results(exemptions=()) if r.rule.id == rule_id]
-    assert mine and all(r.status == "pass" for r in mine), [(r.resource, r.reason) for r in mine]
+    assert_compliant_passes(service_stack, case)
 
 
 def test_every_network_rule_has_a_non_compliant_case() -> None:
