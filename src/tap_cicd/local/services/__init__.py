@@ -1,0 +1,65 @@
+"""What tap's emulator process adds to moto: the services a pipeline execution needs.
+
+Each module here runs inside the emulator process (``tap_cicd.local.server``) and nowhere else:
+``install()`` patches moto's backends, ``ROUTES`` (when a module has any) are its control API
+under ``/_tap/`` (for example seeding scan findings), and ``registry`` serves ``/v2/``. Calls a
+service makes to another (CodePipeline starting a build, a build's ``aws`` commands) go
+through the emulator's own endpoint, as they would on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+HOST = "127.0.0.1"
+DEFAULT_ACCOUNT = "123456789012"
+"""moto's account for every access key the emulator's clients use."""
+ACCESS_KEY = "test"  # the emulator accepts any credentials; these never reach AWS
+SECRET_KEY = "test"  # noqa: S105 - a dummy the emulator requires, not a secret
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=60)
+
+
+def port() -> int:
+    """The emulator's port (moto's server sets ``MOTO_PORT`` before it serves)."""
+    return int(os.environ.get("MOTO_PORT", "4566"))
+
+
+def endpoint() -> str:
+    """The emulator's own endpoint URL."""
+    return f"http://{HOST}:{port()}"
+
+
+def registry_host() -> str:
+    """The container registry's host (``127.0.0.1:<port>``): what repository URIs start with.
+
+    Docker treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
+    """
+    return f"{HOST}:{port()}"
+
+
+def client(service: str, region: str) -> Any:
+    """A boto3 client for ``service`` calling the emulator itself."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint(),
+        region_name=region,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=_CONFIG,
+    )
+
+
+def call_environment(region: str) -> dict[str, str]:
+    """What a process the emulator starts (a build, a function) needs to reach it: the AWS CLI
+    and boto3 read ``AWS_ENDPOINT_URL``."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint(),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }

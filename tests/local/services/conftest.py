@@ -1,0 +1,57 @@
+"""The emulator's application served in this process (so coverage sees the service modules),
+on a free port of 127.0.0.1, emptied before each test."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from tap_cicd.local import services
+from tap_cicd.local.services import app
+
+
+def post(endpoint: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """POST JSON to the emulator and return its JSON answer."""
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL
+        f"{endpoint}{path}",
+        data=json.dumps(body or {}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="session")
+def live_endpoint() -> Iterator[str]:
+    """The patched application on 127.0.0.1 for the whole session (``MOTO_PORT`` set)."""
+    server = make_server(services.HOST, 0, None, threaded=True)  # type: ignore[arg-type]
+    port = server.socket.getsockname()[1]
+    previous = os.environ.get("MOTO_PORT")
+    os.environ["MOTO_PORT"] = str(port)
+    app.install()
+    server.app = app.Application()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{services.HOST}:{port}"
+    server.shutdown()
+    if previous is None:
+        os.environ.pop("MOTO_PORT", None)
+    else:
+        os.environ["MOTO_PORT"] = previous
+
+
+@pytest.fixture
+def live(live_endpoint: str) -> str:
+    """The in-process emulator, empty (moto's backends and the service modules' own state)."""
+    post(live_endpoint, "/moto-api/reset")
+    post(live_endpoint, "/_tap/reset")
+    return live_endpoint
