@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
+import signal
 import socket
 import sys
 from typing import Any
 
-import moto.server
 import pytest
 from moto.ecr.models import ECRBackend
 from moto.ecs.models import EC2ContainerServiceBackend
@@ -16,6 +17,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionRes
 from werkzeug.serving import make_server
 
 from tap_cicd.local import server
+from tap_cicd.local.services import app
 
 BUCKET_ARN = "arn:aws:s3:::tap-source"
 OBJECT_ARN = f"{BUCKET_ARN}/source.zip"
@@ -87,19 +89,27 @@ def test_patched_tls_only_bucket_policy_lets_the_owner_through() -> None:
 
 
 def record_serve(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], bool]]:
-    """Replace moto's server with a recorder of its argv and of whether the patches were in."""
+    """Replace werkzeug's server with a recorder of its address and of whether the patches
+    (moto's and the services') were in; the services' install is recorded, not run."""
     unpatched = IAMPolicyStatement.is_action_permitted
     unpatched_scanning = ECRBackend.batch_get_repository_scanning_configuration
-    served: list[tuple[list[str], bool]] = []
+    installed: list[bool] = []
+    served: list[tuple[str, int, bool]] = []
 
-    def serve(argv: list[str]) -> None:
+    def serve(host: str, port: int, application: Any, **_options: Any) -> None:
+        assert isinstance(application, app.Application)
         patched = (
             IAMPolicyStatement.is_action_permitted is not unpatched
             and ECRBackend.batch_get_repository_scanning_configuration is not unpatched_scanning
+            and installed == [True]
         )
-        served.append((argv, patched))
+        served.append((host, port, patched))
 
-    monkeypatch.setattr(moto.server, "main", serve)
+    monkeypatch.setattr(server, "run_simple", serve)
+    monkeypatch.setattr(app, "install", lambda: installed.append(True))
+    monkeypatch.setattr(app.Application, "__init__", lambda self: None)
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)
+    monkeypatch.delenv("MOTO_PORT", raising=False)
     return served
 
 
@@ -109,7 +119,9 @@ def test_main_patches_moto_then_serves_with_the_arguments(
 ) -> None:
     served = record_serve(monkeypatch)
     server.main(["-H", "127.0.0.1", "-p", "4566"])
-    assert served == [(["-H", "127.0.0.1", "-p", "4566"], True)]
+    assert served == [("127.0.0.1", 4566, True)]
+    # The services reach the emulator (and name its registry) through MOTO_PORT.
+    assert os.environ["MOTO_PORT"] == "4566"
     assert judge(TLS_ONLY) == PermissionResult.NEUTRAL
     assert scanning(registry(scan_on_push=True), "scanned")[0]["scanOnPush"] is True
 
@@ -121,8 +133,12 @@ def test_running_the_module_serves_with_the_command_line(monkeypatch: pytest.Mon
     monkeypatch.setattr(sys, "argv", ["server.py", "-H", "127.0.0.1", "-p", "0"])
     # runpy warns when the module is already imported; it runs it afresh either way.
     monkeypatch.delitem(sys.modules, "tap_cicd.local.server")
+    monkeypatch.setattr(
+        "werkzeug.serving.run_simple",
+        lambda host, port, *_a, **_k: served.append((host, port, True)),
+    )
     runpy.run_module("tap_cicd.local.server", run_name="__main__")
-    assert served == [(["-H", "127.0.0.1", "-p", "0"], True)]
+    assert served == [("127.0.0.1", 0, True)]
 
 
 # --- the scanning configuration patch ----------------------------------------------------------

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import sys
 from typing import Any
 
-from moto import server
 from moto.core.utils import utcnow
 from moto.ecr.models import ECRBackend
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.moto_api._internal import mock_random
+from moto.server import MotoRequestHandler
+from werkzeug.serving import run_simple
+
+from tap_cicd.local import DEFAULT_PORT, services
+from tap_cicd.local.services import app
 
 
 def patch_moto_conditions() -> None:
@@ -113,16 +120,30 @@ def patch_moto_ecs_deployments() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Patch moto, then serve (``argv`` as for ``python -m moto.server``).
+    """Patch moto, then serve moto with tap's services (``services.app``) on ``-H``/``-p``.
 
-    moto serves with werkzeug's ``run_simple``, whose server binds with SO_REUSEADDR
-    (``BaseWSGIServer.allow_reuse_address``; socket(7)): an emulator restarted on the port
-    of one just stopped binds while that one's connections are in TIME_WAIT.
+    werkzeug's ``run_simple`` binds with SO_REUSEADDR (``BaseWSGIServer.allow_reuse_address``;
+    socket(7)): an emulator restarted on the port of one just stopped binds while that one's
+    connections are in TIME_WAIT.
     """
+    parser = argparse.ArgumentParser(prog="tap_cicd.local.server")
+    parser.add_argument("-H", "--host", default=services.HOST)
+    parser.add_argument("-p", "--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    # The services read the port to reach the emulator itself (and to name the registry).
+    os.environ["MOTO_PORT"] = str(args.port)
     patch_moto_conditions()
     patch_moto_scanning_configuration()
     patch_moto_ecs_deployments()
-    server.main(argv)
+    app.install()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    run_simple(
+        args.host,
+        args.port,
+        app.Application(),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
 
 
 if __name__ == "__main__":

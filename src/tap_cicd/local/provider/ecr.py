@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from tap_cicd.local.provider.model import (
     ARN,
@@ -67,11 +68,20 @@ REPOSITORY = ResourceType(
     outputs=lambda ref: {
         "arn": ref.arn("ecr", f"repository/{ref.id}"),
         "registryId": ref.account,
-        "repositoryUrl": f"{ref.account}.dkr.ecr.{ref.region}.amazonaws.com/{ref.id}",
+        "repositoryUrl": f"{registry_host(ref)}/{ref.id}",
     },
     replace_on=("name",),
     recreate_on=("encryptionConfigurations",),
 )
+
+
+def registry_host(ref: Ref) -> str:
+    """The registry that holds the repository: the emulator's own (``127.0.0.1:<port>``, as
+    its DescribeRepositories reports), or ECR's host when no client is at hand (offline)."""
+    if ref.client is not None:
+        return str(urlsplit(ref.client.meta.endpoint_url).netloc)
+    return f"{ref.account}.dkr.ecr.{ref.region}.amazonaws.com"
+
 
 _put_lifecycle = Call(
     "put_lifecycle_policy", repositoryName=ID, lifecyclePolicyText=given("policy")

@@ -1,7 +1,248 @@
-"""Placeholder: replaced by the service module's implementation."""
+"""CodePipeline executions that run: each stage's actions in order, artifacts in the artifact
+store, variables resolved, state-change events on EventBridge, and the API to watch and answer
+them (GetPipelineState, ListActionExecutions, the job and approval calls).
+
+moto records an execution as Succeeded the moment it starts and has no job API; here
+``StartPipelineExecution`` (and an EventBridge rule's pipeline target, through
+``start_execution``) starts a thread that runs the execution. In QUEUED mode an execution
+enters a stage only after every earlier execution has left it.
+https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from typing import Any
+
+from moto.codepipeline.exceptions import PipelineNotFoundException
+from moto.codepipeline.models import codepipeline_backends
+
+from tap_cicd.local.services import events, pipeline_actions, pipeline_base, pipeline_jobs
+from tap_cicd.local.services.pipeline_model import (
+    FAILED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    ActionRun,
+    Execution,
+)
+
+EVENT_SOURCE = "aws.codepipeline"
+"""https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html"""
+PIPELINE_EVENT = "CodePipeline Pipeline Execution State Change"
+STAGE_EVENT = "CodePipeline Stage Execution State Change"
+ACTION_EVENT = "CodePipeline Action Execution State Change"
+EVENT_STATES = {
+    IN_PROGRESS: "STARTED",
+    SUCCEEDED: "SUCCEEDED",
+    FAILED: "FAILED",
+    "Abandoned": "ABANDONED",
+    "Stopped": "STOPPED",
+}
+
+
+class Gate:
+    """A stage that executions enter one at a time, in the order they asked (QUEUED mode)."""
+
+    def __init__(self) -> None:
+        self._turns: deque[str] = deque()
+        self._changed = threading.Condition()
+
+    def enter(self, execution_id: str, stopped: threading.Event) -> bool:
+        """Wait for ``execution_id``'s turn; False when stopped while waiting."""
+        with self._changed:
+            self._turns.append(execution_id)
+            while self._turns[0] != execution_id:
+                if stopped.is_set():
+                    self._turns.remove(execution_id)
+                    self._changed.notify_all()
+                    return False
+                self._changed.wait(pipeline_base.POLL_SECONDS)
+            return True
+
+    def leave(self, execution_id: str) -> None:
+        """Let the next execution in."""
+        with self._changed:
+            if execution_id in self._turns:
+                self._turns.remove(execution_id)
+            self._changed.notify_all()
+
+
+class Pipelines:
+    """Every execution the emulator started, by (account, region, pipeline name)."""
+
+    def __init__(self) -> None:
+        self.executions: dict[tuple[str, str, str], dict[str, Execution]] = {}
+        self.gates: dict[tuple[str, str, str, str], Gate] = {}
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+
+    def of(self, account: str, region: str, name: str) -> dict[str, Execution]:
+        """The pipeline's executions, oldest first."""
+        with self.lock:
+            return self.executions.setdefault((account, region, name), {})
+
+    def gate(self, execution: Execution, stage: str) -> Gate:
+        """The gate of one stage of one pipeline."""
+        with self.lock:
+            return self.gates.setdefault(
+                (execution.account, execution.region, execution.pipeline, stage), Gate()
+            )
+
+
+PIPELINES = Pipelines()
+
+
+def declaration_of(account: str, region: str, name: str) -> dict[str, Any]:
+    pipeline = codepipeline_backends[account][region].pipelines.get(name)
+    if pipeline is None:
+        raise PipelineNotFoundException(
+            f"Account '{account}' does not have a pipeline with name '{name}'"
+        )
+    return dict(pipeline.pipeline)
+
+
+def start_execution(
+    account: str,
+    region: str,
+    name: str,
+    trigger_type: str,
+    trigger_detail: str,
+    *,
+    variables: dict[str, str] | None = None,
+) -> str:
+    """Start an execution of pipeline ``name`` and return its id (it runs in a thread).
+    https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ExecutionTrigger.html
+    """
+    declaration = declaration_of(account, region, name)
+    defaults = {
+        item["name"]: item.get("defaultValue", "") for item in declaration.get("variables") or []
+    }
+    execution = Execution(
+        account=account,
+        region=region,
+        pipeline=name,
+        version=int(declaration.get("version", 1)),
+        trigger={"triggerType": trigger_type, "triggerDetail": trigger_detail},
+        mode=str(declaration.get("executionMode") or "SUPERSEDED"),
+        variables=defaults | (variables or {}),
+    )
+    PIPELINES.of(account, region, name)[execution.id] = execution
+    stopped = PIPELINES.stopped
+    threading.Thread(
+        target=_run,
+        args=(execution, declaration, stopped),
+        daemon=True,
+        name=f"pipeline-{execution.id}",
+    ).start()
+    return execution.id
+
+
+def _emit(execution: Execution, detail_type: str, detail: dict[str, Any]) -> None:
+    events.emit(
+        execution.account,
+        execution.region,
+        EVENT_SOURCE,
+        detail_type,
+        {
+            "pipeline": execution.pipeline,
+            "execution-id": execution.id,
+            **detail,
+            "version": float(execution.version),
+        },
+        [execution.arn],
+    )
+
+
+def _run(execution: Execution, declaration: dict[str, Any], stopped: threading.Event) -> None:
+    """Run the stages in order; the first failed stage fails the execution."""
+    trigger = {
+        "trigger-type": execution.trigger["triggerType"],
+        "trigger-detail": execution.trigger["triggerDetail"],
+    }
+    _emit(execution, PIPELINE_EVENT, {"state": "STARTED", "execution-trigger": trigger})
+    store = pipeline_base.Store.of(declaration, execution.region)
+    status, summary = SUCCEEDED, None
+    for stage in declaration["stages"]:
+        gate = PIPELINES.gate(execution, stage["name"]) if execution.mode != "PARALLEL" else None
+        if gate is not None and not gate.enter(execution.id, stopped):
+            return
+        try:
+            failed = _run_stage(execution, stage, store, stopped)
+        finally:
+            if gate is not None:
+                gate.leave(execution.id)
+        if stopped.is_set():
+            return
+        if failed is not None:
+            status = FAILED
+            summary = f"{stage['name']}/{failed.name}: {(failed.error or {}).get('message', '')}"[
+                :2048
+            ]
+            break
+    execution.finish(status, summary)
+    _emit(execution, PIPELINE_EVENT, {"state": EVENT_STATES[status], "execution-trigger": trigger})
+
+
+def _run_stage(
+    execution: Execution,
+    stage: dict[str, Any],
+    store: pipeline_base.Store,
+    stopped: threading.Event,
+) -> ActionRun | None:
+    """Run a stage's actions by run order (one at a time); return the action that failed."""
+    name = stage["name"]
+    execution.stages[name] = IN_PROGRESS
+    _emit(execution, STAGE_EVENT, {"stage": name, "state": "STARTED"})
+    failed = None
+    for declaration in sorted(stage["actions"], key=lambda action: int(action.get("runOrder", 1))):
+        run = ActionRun(stage=name, declaration=declaration)
+        with execution.lock:
+            execution.actions.append(run)
+        _emit(execution, ACTION_EVENT, _action_detail(execution, run))
+        pipeline_actions.run_action(execution, run, store, stopped)
+        if declaration.get("namespace") and run.status == SUCCEEDED:
+            execution.namespaces[declaration["namespace"]] = dict(run.variables)
+        execution.updated = run.updated
+        _emit(execution, ACTION_EVENT, _action_detail(execution, run))
+        if run.status != SUCCEEDED:
+            failed = run
+            break
+    execution.stages[name] = FAILED if failed is not None else SUCCEEDED
+    _emit(execution, STAGE_EVENT, {"stage": name, "state": EVENT_STATES[execution.stages[name]]})
+    return failed
+
+
+def _action_detail(execution: Execution, run: ActionRun) -> dict[str, Any]:
+    type_id = run.type_id
+    detail: dict[str, Any] = {
+        "stage": run.stage,
+        "action": run.name,
+        "state": EVENT_STATES[run.status],
+        "region": execution.region,
+        "type": {key: type_id[key] for key in ("owner", "provider", "category", "version")},
+    }
+    if run.error is not None:
+        detail["execution-result"] = {
+            "external-execution-summary": run.error["message"],
+            "error-code": run.error["code"],
+        }
+    return detail
+
+
+def reset() -> None:
+    """Stop waiting for every running execution and forget them all."""
+    PIPELINES.stopped.set()
+    with PIPELINES.lock:
+        PIPELINES.executions.clear()
+        PIPELINES.gates.clear()
+        PIPELINES.stopped = threading.Event()
+    pipeline_jobs.APPROVALS.clear()
+    pipeline_jobs.JOBS.clear()
+
 
 def install() -> None:
-    """Patch moto (nothing yet)."""
+    """Answer the execution, state, job and approval calls of CodePipeline's API."""
+    from tap_cicd.local.services import codepipeline_api  # noqa: PLC0415 - it imports this module
+
+    codepipeline_api.install()
