@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit check integration clean
+.PHONY: up test lint unit check integration engine run clean
 
 # requires-python in pyproject.toml (">=3.11"): a .venv whose Python is older, or broken, is
 # made again (and with it the installed project).
@@ -50,7 +50,23 @@ check: $(STAMP)
 integration: $(STAMP)
 	BIN=$(BIN) scripts/integration.sh
 
-test: lint unit check integration
+# A container engine for the builds `tap run` runs (tests/run): a Docker whose daemon answers, or
+# Podman. Neither: as root, Podman from Debian's packages (it builds `FROM scratch` images
+# without a daemon); otherwise one line saying what to install.
+engine:
+	@if docker info >/dev/null 2>&1 || command -v podman >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing podman (no container engine found)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null; \
+	else \
+		echo "make: no container engine: install Docker (with its daemon running) or Podman" >&2; exit 1; \
+	fi
+
+# `tap run` end to end: the example service through a real pipeline execution on a fresh emulator.
+run: $(STAMP) engine
+	$(BIN)/pytest tests/run -p no:cacheprovider
+
+test: lint unit check integration run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

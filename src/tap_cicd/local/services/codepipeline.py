@@ -27,6 +27,8 @@ from tap_cicd.local.services.pipeline_model import (
     Execution,
 )
 
+RESET_JOIN_SECONDS = 10.0
+"""How long a reset waits for a stopped execution's thread (a build or function under way)."""
 EVENT_SOURCE = "aws.codepipeline"
 """https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html"""
 PIPELINE_EVENT = "CodePipeline Pipeline Execution State Change"
@@ -63,8 +65,7 @@ class Gate:
     def leave(self, execution_id: str) -> None:
         """Let the next execution in."""
         with self._changed:
-            if execution_id in self._turns:
-                self._turns.remove(execution_id)
+            self._turns.remove(execution_id)
             self._changed.notify_all()
 
 
@@ -76,6 +77,7 @@ class Pipelines:
         self.gates: dict[tuple[str, str, str, str], Gate] = {}
         self.stopped = threading.Event()
         self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
 
     def of(self, account: str, region: str, name: str) -> dict[str, Execution]:
         """The pipeline's executions, oldest first."""
@@ -128,13 +130,15 @@ def start_execution(
         variables=defaults | (variables or {}),
     )
     PIPELINES.of(account, region, name)[execution.id] = execution
-    stopped = PIPELINES.stopped
-    threading.Thread(
+    thread = threading.Thread(
         target=_run,
-        args=(execution, declaration, stopped),
+        args=(execution, declaration, PIPELINES.stopped),
         daemon=True,
         name=f"pipeline-{execution.id}",
-    ).start()
+    )
+    with PIPELINES.lock:
+        PIPELINES.threads = [*(item for item in PIPELINES.threads if item.is_alive()), thread]
+    thread.start()
     return execution.id
 
 
@@ -201,6 +205,8 @@ def _run_stage(
             execution.actions.append(run)
         _emit(execution, ACTION_EVENT, _action_detail(execution, run))
         pipeline_actions.run_action(execution, run, store, stopped)
+        if stopped.is_set():
+            return None
         if declaration.get("namespace") and run.status == SUCCEEDED:
             execution.namespaces[declaration["namespace"]] = dict(run.variables)
         execution.updated = run.updated
@@ -231,8 +237,12 @@ def _action_detail(execution: Execution, run: ActionRun) -> dict[str, Any]:
 
 
 def reset() -> None:
-    """Stop waiting for every running execution and forget them all."""
+    """Stop every running execution (waiting for their threads) and forget them all."""
     PIPELINES.stopped.set()
+    with PIPELINES.lock:
+        threads, PIPELINES.threads = PIPELINES.threads, []
+    for thread in threads:
+        thread.join(RESET_JOIN_SECONDS)
     with PIPELINES.lock:
         PIPELINES.executions.clear()
         PIPELINES.gates.clear()

@@ -91,7 +91,9 @@ def build(execution: Execution, run: ActionRun, store: Store, stopped: threading
         f"{request.project_name}/build/{build_id}"
     )
     record = codebuild.build(build_id)
-    while record["buildStatus"] == "IN_PROGRESS" and not stopped.wait(POLL_SECONDS):
+    while record["buildStatus"] == "IN_PROGRESS":
+        if stopped.wait(POLL_SECONDS):
+            return
         record = codebuild.build(build_id)
     if record["buildStatus"] != "SUCCEEDED":
         raise ActionError("JobFailed", build_failure(record))
