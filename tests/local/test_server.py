@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from moto.ecr.models import ECRBackend
-from moto.ecs.models import EC2ContainerServiceBackend
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from werkzeug.serving import make_server
 
@@ -42,9 +41,6 @@ def restore_moto(monkeypatch: pytest.MonkeyPatch) -> None:
         ECRBackend,
         "batch_get_repository_scanning_configuration",
         ECRBackend.batch_get_repository_scanning_configuration,
-    )
-    monkeypatch.setattr(
-        EC2ContainerServiceBackend, "update_service", EC2ContainerServiceBackend.update_service
     )
 
 
@@ -229,43 +225,3 @@ def test_the_server_binds_with_so_reuseaddr() -> None:
         assert served.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
     finally:
         served.server_close()
-
-
-def ecs_service(controller: str = "ECS") -> tuple[Any, str, str]:
-    """A fresh ECS backend with a cluster, two revisions and a service on the first."""
-    backend = EC2ContainerServiceBackend("us-east-1", "123456789012")
-    backend.create_cluster("c")
-    containers = [{"name": "app", "image": "repo:bootstrap", "memory": 512}]
-    first = backend.register_task_definition("app", containers).arn
-    second = backend.register_task_definition("app", containers).arn
-    backend.create_service(
-        "c", "s", 1, task_definition_str=first, deployment_controller={"type": controller}
-    )
-    return backend, first, second
-
-
-@pytest.mark.usefixtures("restore_moto")
-def test_unpatched_moto_keeps_the_first_deployment() -> None:
-    backend, first, second = ecs_service()
-    service = backend.update_service({"cluster": "c", "service": "s", "task_definition": second})
-    assert [d["taskDefinition"] for d in service.deployments] == [first]
-
-
-@pytest.mark.usefixtures("restore_moto")
-def test_patched_new_task_definition_is_a_completed_primary_deployment() -> None:
-    server.patch_moto_ecs_deployments()
-    backend, _first, second = ecs_service()
-    service = backend.update_service({"cluster": "c", "service": "s", "task_definition": second})
-    (deployment,) = service.deployments
-    assert (deployment["status"], deployment["taskDefinition"]) == ("PRIMARY", second)
-    assert deployment["rolloutState"] == "COMPLETED"
-    unchanged = backend.update_service({"cluster": "c", "service": "s", "desired_count": 2})
-    assert unchanged.deployments[0]["id"] == deployment["id"]
-
-
-@pytest.mark.usefixtures("restore_moto")
-def test_patched_other_deployment_controllers_are_left_alone() -> None:
-    server.patch_moto_ecs_deployments()
-    backend, first, second = ecs_service("CODE_DEPLOY")
-    service = backend.update_service({"cluster": "c", "service": "s", "task_definition": second})
-    assert [d["taskDefinition"] for d in service.deployments] in ([first], [])

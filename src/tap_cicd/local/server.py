@@ -8,11 +8,8 @@ import signal
 import sys
 from typing import Any
 
-from moto.core.utils import utcnow
 from moto.ecr.models import ECRBackend
-from moto.ecs.models import EC2ContainerServiceBackend
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-from moto.moto_api._internal import mock_random
 from moto.server import MotoRequestHandler
 from werkzeug.serving import run_simple
 
@@ -78,47 +75,6 @@ def patch_moto_scanning_configuration() -> None:
     )
 
 
-def patch_moto_ecs_deployments() -> None:
-    """moto's ``UpdateService`` changes the service's ``taskDefinition`` but leaves its
-    ``deployments`` as ``CreateService`` made them: the PRIMARY deployment keeps the first
-    task definition (and the rolloutState computed then). On AWS a new task definition (or
-    ``forceNewDeployment``) starts a new PRIMARY deployment and the previous one turns ACTIVE
-    until it is drained. The emulator has no tasks to start, so the new deployment is
-    COMPLETED at once (what AWS reports once the tasks are healthy) and replaces the old one.
-    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html
-    Runs in the emulator process only.
-    """
-    original = EC2ContainerServiceBackend.update_service
-
-    def update_service(self: EC2ContainerServiceBackend, service_properties: dict[str, Any]) -> Any:
-        changes_definition = bool(service_properties.get("task_definition"))
-        forced = bool(service_properties.get("force_new_deployment"))
-        service = original(self, service_properties)
-        if (changes_definition or forced) and service.deployment_controller["type"] == "ECS":
-            identifier = f"ecs-svc/{mock_random.randint(0, 32**12)}"
-            previous = service.deployments[0] if service.deployments else {}
-            now = utcnow()
-            service.deployments = [
-                {
-                    **previous,
-                    "id": identifier,
-                    "status": "PRIMARY",
-                    "taskDefinition": service.task_definition,
-                    "desiredCount": service.desired_count,
-                    "runningCount": service.desired_count,
-                    "pendingCount": 0,
-                    "failedTasks": 0,
-                    "rolloutState": "COMPLETED",
-                    "rolloutStateReason": f"ECS deployment {identifier} completed.",
-                    "createdAt": now,
-                    "updatedAt": now,
-                }
-            ]
-        return service
-
-    EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
-
-
 def main(argv: list[str]) -> None:
     """Patch moto, then serve moto with tap's services (``services.app``) on ``-H``/``-p``.
 
@@ -134,7 +90,6 @@ def main(argv: list[str]) -> None:
     os.environ["MOTO_PORT"] = str(args.port)
     patch_moto_conditions()
     patch_moto_scanning_configuration()
-    patch_moto_ecs_deployments()
     app.install()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     run_simple(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from tap_cicd.local.provider import Context, ecr
 
@@ -42,7 +43,8 @@ def test_repository_is_created_with_encryption_scanning_and_tags(ctx: Context) -
     assert outputs == {
         "arn": ctx.arn("ecr", f"repository/{REPOSITORY}"),
         "registryId": ctx.account_id,
-        "repositoryUrl": f"{ctx.account_id}.dkr.ecr.us-east-1.amazonaws.com/{REPOSITORY}",
+        # The emulator's registry (docker push lands there), not ECR's host.
+        "repositoryUrl": f"{urlsplit(str(ctx.clients.endpoint_url)).netloc}/{REPOSITORY}",
     }
     repo = repository(ctx)
     assert repo["repositoryUri"] == outputs["repositoryUrl"]
