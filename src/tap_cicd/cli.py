@@ -21,6 +21,7 @@ from tap_cicd.config_command import config_app
 from tap_cicd.errors import UsageError
 from tap_cicd.local.summary import Summary
 from tap_cicd.reporting import ReportedGroup, print_plan, print_result, progress
+from tap_cicd.run_command import run_command
 from tap_cicd.stack_file import DEFAULT_STACK, JsonOption, StackOption, region_of, tap_values
 
 # Commands import what only they need (boto3, the Pulumi engine and program, the policy
@@ -337,3 +338,6 @@ def emulator_status() -> None:
         )
         raise typer.Exit(1)
     typer.echo(f"emulator running at {info.endpoint} (pid {info.pid})")
+
+
+app.command("run")(run_command)

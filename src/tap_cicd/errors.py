@@ -106,6 +106,20 @@ class OwnershipError(TapError):
     exit_code = 10
 
 
+class RunFailedError(TapError):
+    """``tap run``: the execution did not succeed, or no execution started."""
+
+    code = "run_failed"
+    exit_code = 11
+
+
+class RunTimeoutError(TapError):
+    """``tap run`` stopped waiting (``--timeout``); the execution goes on."""
+
+    code = "run_timeout"
+    exit_code = 12
+
+
 class InternalError(TapError):
     """An exception tap did not expect (``TypeError``, ``KeyError``, ...): a bug in tap.
 
@@ -145,6 +159,15 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(9, PolicyError.code, "tap check: a mandatory policy rule failed"),
     ExitCode(
         10, OwnershipError.code, "tap up would take a resource another stack (or no stack) owns"
+    ),
+    ExitCode(
+        11,
+        RunFailedError.code,
+        "tap run: the execution failed or stopped (the failing stage, action and reason), "
+        "or no execution started",
+    ),
+    ExitCode(
+        12, RunTimeoutError.code, "tap run: --timeout stopped the wait; the execution goes on"
     ),
     ExitCode(70, InternalError.code, "a bug in tap: the traceback is printed"),
     ExitCode(INTERRUPTED, "-", "interrupted (Ctrl-C)"),

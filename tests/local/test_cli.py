@@ -400,7 +400,7 @@ COMMANDS = leaves(typer.main.get_command(app))
 def test_the_command_tree_is_the_documented_one() -> None:
     assert isinstance(typer.main.get_command(app), ReportedGroup)
     assert set(COMMANDS) == {
-        ("up",), ("preview",), ("refresh",), ("check",), ("destroy",), ("outputs",),
+        ("up",), ("preview",), ("refresh",), ("check",), ("destroy",), ("outputs",), ("run",),
         ("emulator", "start"), ("emulator", "stop"), ("emulator", "status"),
         ("config", "get"), ("config", "list"), ("config", "rm"), ("config", "set"),
     }  # fmt: skip

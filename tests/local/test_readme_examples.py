@@ -21,9 +21,10 @@ BLOCKS = re.findall(r"```bash\n(.*?)```", README, re.S)
 def local_commands() -> list[str]:
     """Every ``tap`` line of the README's shell blocks that runs on the local target.
 
-    Left out: ``--target aws`` (no Pulumi CLI here), lines with ``...`` placeholders, and
+    Left out: ``--target aws`` (no Pulumi CLI here), lines with ``...`` placeholders,
     ``tap emulator`` (it would stop the emulator the whole session shares; tests/local's
-    emulator tests run those commands).
+    emulator tests run those commands) and ``tap run`` (it needs a container engine, which
+    ``make run`` provides: tests/run runs those lines).
     """
     commands = []
     for block in BLOCKS:
@@ -31,7 +32,7 @@ def local_commands() -> list[str]:
             command = line.split("  #", 1)[0].strip()
             if not command.startswith("tap ") or "--target aws" in command or "..." in command:
                 continue
-            if command.startswith("tap emulator"):
+            if command.startswith(("tap emulator", "tap run")):
                 continue
             commands.append(command)
     return commands

@@ -10,7 +10,7 @@ from typing import Any
 
 from moto.ecr.models import ECRBackend
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-from moto.server import MotoRequestHandler
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import run_simple
 
 from tap_cicd.local import DEFAULT_PORT, services

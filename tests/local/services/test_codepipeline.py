@@ -755,7 +755,13 @@ def test_reset_stops_executions_waiting_for_approval_and_at_a_stage(
     approval_token(live, first)
     second = start(live)
     # The second waits at the Approve stage's gate, the first for its approval.
-    time.sleep(0.3)
+    waiting = codepipeline.PIPELINES.of(ACCOUNT, REGION, PIPELINE)[second]
+    deadline = time.monotonic() + 10
+    while waiting.stages.get("Build") != "Succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert "Approve" not in waiting.stages
     events_before = len(fakes.events)
     post(live, "/_tap/reset")
     assert codepipeline.PIPELINES.executions == {}
@@ -801,3 +807,17 @@ def test_answers_go_only_to_open_jobs_and_approvals_once() -> None:
     finally:
         pipeline_jobs.APPROVALS.clear()
         pipeline_jobs.JOBS.clear()
+
+
+def test_a_stopped_execution_emits_no_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reset can land between an execution's checks and its next event: the event is dropped.
+    from tap_cicd.local.services.pipeline_model import Execution
+
+    emitted: list[str] = []
+    monkeypatch.setattr(events, "emit", lambda *args: emitted.append(args[3]))
+    execution = Execution(ACCOUNT, REGION, PIPELINE, 1, {}, "QUEUED")
+    stopped = threading.Event()
+    codepipeline._emit(execution, stopped, codepipeline.STAGE_EVENT, {"state": "STARTED"})
+    stopped.set()
+    codepipeline._emit(execution, stopped, codepipeline.STAGE_EVENT, {"state": "STARTED"})
+    assert emitted == [codepipeline.STAGE_EVENT]

@@ -10,6 +10,7 @@ through the emulator's own endpoint, as they would on AWS.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -20,6 +21,8 @@ DEFAULT_ACCOUNT = "123456789012"
 """moto's account for every access key the emulator's clients use."""
 ACCESS_KEY = "test"  # the emulator accepts any credentials; these never reach AWS
 SECRET_KEY = "test"  # noqa: S105 - a dummy the emulator requires, not a secret
+_CLIENTS = threading.Lock()
+"""boto3's default session is not thread-safe: builds and executions make clients at once."""
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=60)
 
 
@@ -43,14 +46,15 @@ def registry_host() -> str:
 
 def client(service: str, region: str) -> Any:
     """A boto3 client for ``service`` calling the emulator itself."""
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint(),
-        region_name=region,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=_CONFIG,
-    )
+    with _CLIENTS:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint(),
+            region_name=region,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=_CONFIG,
+        )
 
 
 def call_environment(region: str) -> dict[str, str]:

@@ -54,13 +54,13 @@ class Gate:
         """Wait for ``execution_id``'s turn; False when stopped while waiting."""
         with self._changed:
             self._turns.append(execution_id)
-            while self._turns[0] != execution_id:
-                if stopped.is_set():
-                    self._turns.remove(execution_id)
-                    self._changed.notify_all()
-                    return False
+            while not stopped.is_set():
+                if self._turns[0] == execution_id:
+                    return True
                 self._changed.wait(pipeline_base.POLL_SECONDS)
-            return True
+            self._turns.remove(execution_id)
+            self._changed.notify_all()
+            return False
 
     def leave(self, execution_id: str) -> None:
         """Let the next execution in."""
@@ -142,7 +142,12 @@ def start_execution(
     return execution.id
 
 
-def _emit(execution: Execution, detail_type: str, detail: dict[str, Any]) -> None:
+def _emit(
+    execution: Execution, stopped: threading.Event, detail_type: str, detail: dict[str, Any]
+) -> None:
+    """Put one state-change event on the bus (nothing once the execution was stopped)."""
+    if stopped.is_set():
+        return
     events.emit(
         execution.account,
         execution.region,
@@ -164,7 +169,7 @@ def _run(execution: Execution, declaration: dict[str, Any], stopped: threading.E
         "trigger-type": execution.trigger["triggerType"],
         "trigger-detail": execution.trigger["triggerDetail"],
     }
-    _emit(execution, PIPELINE_EVENT, {"state": "STARTED", "execution-trigger": trigger})
+    _emit(execution, stopped, PIPELINE_EVENT, {"state": "STARTED", "execution-trigger": trigger})
     store = pipeline_base.Store.of(declaration, execution.region)
     status, summary = SUCCEEDED, None
     for stage in declaration["stages"]:
@@ -185,7 +190,12 @@ def _run(execution: Execution, declaration: dict[str, Any], stopped: threading.E
             ]
             break
     execution.finish(status, summary)
-    _emit(execution, PIPELINE_EVENT, {"state": EVENT_STATES[status], "execution-trigger": trigger})
+    _emit(
+        execution,
+        stopped,
+        PIPELINE_EVENT,
+        {"state": EVENT_STATES[status], "execution-trigger": trigger},
+    )
 
 
 def _run_stage(
@@ -197,25 +207,30 @@ def _run_stage(
     """Run a stage's actions by run order (one at a time); return the action that failed."""
     name = stage["name"]
     execution.stages[name] = IN_PROGRESS
-    _emit(execution, STAGE_EVENT, {"stage": name, "state": "STARTED"})
+    _emit(execution, stopped, STAGE_EVENT, {"stage": name, "state": "STARTED"})
     failed = None
     for declaration in sorted(stage["actions"], key=lambda action: int(action.get("runOrder", 1))):
         run = ActionRun(stage=name, declaration=declaration)
         with execution.lock:
             execution.actions.append(run)
-        _emit(execution, ACTION_EVENT, _action_detail(execution, run))
+        _emit(execution, stopped, ACTION_EVENT, _action_detail(execution, run))
         pipeline_actions.run_action(execution, run, store, stopped)
         if stopped.is_set():
             return None
         if declaration.get("namespace") and run.status == SUCCEEDED:
             execution.namespaces[declaration["namespace"]] = dict(run.variables)
         execution.updated = run.updated
-        _emit(execution, ACTION_EVENT, _action_detail(execution, run))
+        _emit(execution, stopped, ACTION_EVENT, _action_detail(execution, run))
         if run.status != SUCCEEDED:
             failed = run
             break
     execution.stages[name] = FAILED if failed is not None else SUCCEEDED
-    _emit(execution, STAGE_EVENT, {"stage": name, "state": EVENT_STATES[execution.stages[name]]})
+    _emit(
+        execution,
+        stopped,
+        STAGE_EVENT,
+        {"stage": name, "state": EVENT_STATES[execution.stages[name]]},
+    )
     return failed
 
 
