@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit tests/policy tests/local --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
+	$(BIN)/pytest tests/unit tests/policy tests/local -n 2 --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 # `tap check` (the policy pack, offline) on the default and the GitHub source configuration.
 check: $(STAMP)
