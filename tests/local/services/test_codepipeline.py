@@ -250,7 +250,7 @@ def wait(live: str, execution_id: str, timeout: float = 10) -> dict[str, Any]:
         execution = pipeline.get_pipeline_execution(
             pipelineName=PIPELINE, pipelineExecutionId=execution_id
         )["pipelineExecution"]
-        if execution["status"] != "InProgress":
+        if execution["status"] not in ("InProgress", "Stopping"):
             return dict(execution)
         time.sleep(0.05)
     raise AssertionError(f"execution {execution_id} still in progress")
@@ -821,3 +821,73 @@ def test_a_stopped_execution_emits_no_event(monkeypatch: pytest.MonkeyPatch) -> 
     stopped.set()
     codepipeline._emit(execution, stopped, codepipeline.STAGE_EVENT, {"state": "STARTED"})
     assert emitted == [codepipeline.STAGE_EVENT]
+
+
+def test_a_stop_lets_the_action_under_way_finish_then_stops(live: str, fakes: Fakes) -> None:
+    fakes.release_build.clear()
+    create_pipeline(live)
+    upload(live)
+    execution_id = start(live)
+    queued = start(live)
+    deadline = time.monotonic() + 10
+    while not fakes.builds:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pipeline = client(live, "codepipeline")
+    pipeline.stop_pipeline_execution(
+        pipelineName=PIPELINE, pipelineExecutionId=execution_id, reason="not now"
+    )
+    with pytest.raises(ClientError, match="DuplicatedStopRequestException"):
+        pipeline.stop_pipeline_execution(pipelineName=PIPELINE, pipelineExecutionId=execution_id)
+    # The queued one, waiting at Build's gate, is stopped before it enters.
+    waiting = codepipeline.PIPELINES.of(ACCOUNT, REGION, PIPELINE)[queued]
+    while waiting.stages.get("Source") != "Succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pipeline.stop_pipeline_execution(
+        pipelineName=PIPELINE, pipelineExecutionId=queued, reason="not now"
+    )
+    status = pipeline.get_pipeline_execution(
+        pipelineName=PIPELINE, pipelineExecutionId=execution_id
+    )
+    assert status["pipelineExecution"]["status"] == "Stopping"
+    fakes.release_build.set()
+    execution = wait(live, execution_id)
+    assert (execution["status"], execution["statusSummary"]) == ("Stopped", "not now")
+    assert wait(live, queued)["status"] == "Stopped"
+    assert fakes.jobs == []  # Deploy never started
+    state = pipeline.get_pipeline_state(name=PIPELINE)["stageStates"]
+    assert state[1]["actionStates"][0]["latestExecution"]["status"] == "Succeeded"
+    summary = pipeline.list_pipeline_executions(pipelineName=PIPELINE)["pipelineExecutionSummaries"]
+    assert summary[1]["stopTrigger"] == {"reason": "not now"}
+    states = [
+        d["state"]
+        for kind, d in fakes.events
+        if kind == codepipeline.PIPELINE_EVENT and d["execution-id"] == execution_id
+    ]
+    assert states == ["STARTED", "STOPPING", "STOPPED"]
+    with pytest.raises(ClientError, match="PipelineExecutionNotStoppableException"):
+        pipeline.stop_pipeline_execution(pipelineName=PIPELINE, pipelineExecutionId=execution_id)
+
+
+def test_an_abandoning_stop_ends_a_waiting_approval_at_once(live: str, fakes: Fakes) -> None:
+    create_pipeline(live, approval_topic="")
+    source, build, deploy = stages()
+    approve = {
+        "name": "Approve",
+        "actions": [action("Approve", "Approval", "Manual", configuration={})],
+    }
+    pipeline = client(live, "codepipeline")
+    declared = pipeline.get_pipeline(name=PIPELINE)["pipeline"]
+    pipeline.update_pipeline(pipeline={**declared, "stages": [source, build, approve, deploy]})
+    upload(live)
+    execution_id = start(live)
+    approval_token(live, execution_id)
+    pipeline.stop_pipeline_execution(
+        pipelineName=PIPELINE, pipelineExecutionId=execution_id, abandon=True
+    )
+    assert wait(live, execution_id)["status"] == "Stopped"
+    approve_state = pipeline.get_pipeline_state(name=PIPELINE)["stageStates"][2]
+    assert approve_state["latestExecution"]["status"] == "Stopped"
+    assert approve_state["actionStates"][0]["latestExecution"]["status"] == "Abandoned"
+    assert fakes.jobs == []

@@ -34,12 +34,14 @@ EVENT_SOURCE = "aws.codepipeline"
 PIPELINE_EVENT = "CodePipeline Pipeline Execution State Change"
 STAGE_EVENT = "CodePipeline Stage Execution State Change"
 ACTION_EVENT = "CodePipeline Action Execution State Change"
+STOPPED, STOPPING = "Stopped", "Stopping"
 EVENT_STATES = {
     IN_PROGRESS: "STARTED",
     SUCCEEDED: "SUCCEEDED",
     FAILED: "FAILED",
     "Abandoned": "ABANDONED",
-    "Stopped": "STOPPED",
+    STOPPED: "STOPPED",
+    STOPPING: "STOPPING",
 }
 
 
@@ -163,36 +165,42 @@ def _emit(
     )
 
 
-def _run(execution: Execution, declaration: dict[str, Any], stopped: threading.Event) -> None:
-    """Run the stages in order; the first failed stage fails the execution."""
+def _run(execution: Execution, declaration: dict[str, Any], forgotten: threading.Event) -> None:
+    """Run the stages in order; the first failed stage fails the execution, a stop stops it
+    before the next stage (an abandoning stop at once). ``forgotten``: a reset."""
     trigger = {
         "trigger-type": execution.trigger["triggerType"],
         "trigger-detail": execution.trigger["triggerDetail"],
     }
-    _emit(execution, stopped, PIPELINE_EVENT, {"state": "STARTED", "execution-trigger": trigger})
+    _emit(execution, forgotten, PIPELINE_EVENT, {"state": "STARTED", "execution-trigger": trigger})
     store = pipeline_base.Store.of(declaration, execution.region)
     status, summary = SUCCEEDED, None
     for stage in declaration["stages"]:
+        failed = None
         gate = PIPELINES.gate(execution, stage["name"]) if execution.mode != "PARALLEL" else None
-        if gate is not None and not gate.enter(execution.id, stopped):
+        entered = gate is None or gate.enter(execution.id, execution.stop_requested)
+        if forgotten.is_set():
             return
-        try:
-            failed = _run_stage(execution, stage, store, stopped)
-        finally:
-            if gate is not None:
-                gate.leave(execution.id)
-        if stopped.is_set():
-            return
+        if entered:
+            try:
+                failed = _run_stage(execution, stage, store, forgotten)
+            finally:
+                if gate is not None:
+                    gate.leave(execution.id)
+            if forgotten.is_set():
+                return
+        if execution.stop_requested.is_set():
+            status, summary = STOPPED, (execution.stop_trigger or {}).get("reason")
+            break
         if failed is not None:
             status = FAILED
-            summary = f"{stage['name']}/{failed.name}: {(failed.error or {}).get('message', '')}"[
-                :2048
-            ]
+            message = (failed.error or {}).get("message", "")
+            summary = f"{stage['name']}/{failed.name}: {message}"[:2048]
             break
     execution.finish(status, summary)
     _emit(
         execution,
-        stopped,
+        forgotten,
         PIPELINE_EVENT,
         {"state": EVENT_STATES[status], "execution-trigger": trigger},
     )
@@ -202,36 +210,53 @@ def _run_stage(
     execution: Execution,
     stage: dict[str, Any],
     store: pipeline_base.Store,
-    stopped: threading.Event,
+    forgotten: threading.Event,
 ) -> ActionRun | None:
     """Run a stage's actions by run order (one at a time); return the action that failed."""
     name = stage["name"]
     execution.stages[name] = IN_PROGRESS
-    _emit(execution, stopped, STAGE_EVENT, {"stage": name, "state": "STARTED"})
+    _emit(execution, forgotten, STAGE_EVENT, {"stage": name, "state": "STARTED"})
     failed = None
     for declaration in sorted(stage["actions"], key=lambda action: int(action.get("runOrder", 1))):
         run = ActionRun(stage=name, declaration=declaration)
         with execution.lock:
             execution.actions.append(run)
-        _emit(execution, stopped, ACTION_EVENT, _action_detail(execution, run))
-        pipeline_actions.run_action(execution, run, store, stopped)
-        if stopped.is_set():
+        _emit(execution, forgotten, ACTION_EVENT, _action_detail(execution, run))
+        pipeline_actions.run_action(execution, run, store, execution.halt)
+        if forgotten.is_set():
             return None
         if declaration.get("namespace") and run.status == SUCCEEDED:
             execution.namespaces[declaration["namespace"]] = dict(run.variables)
         execution.updated = run.updated
-        _emit(execution, stopped, ACTION_EVENT, _action_detail(execution, run))
+        _emit(execution, forgotten, ACTION_EVENT, _action_detail(execution, run))
         if run.status != SUCCEEDED:
             failed = run
             break
-    execution.stages[name] = FAILED if failed is not None else SUCCEEDED
+    stopped = execution.stop_requested.is_set() and (failed is None or failed.status != FAILED)
+    execution.stages[name] = STOPPED if stopped else FAILED if failed is not None else SUCCEEDED
     _emit(
         execution,
-        stopped,
+        forgotten,
         STAGE_EVENT,
         {"stage": name, "state": EVENT_STATES[execution.stages[name]]},
     )
     return failed
+
+
+def stop_execution(
+    account: str, region: str, name: str, execution_id: str, *, abandon: bool, reason: str
+) -> Execution:
+    """StopPipelineExecution: no further stage starts; with ``abandon`` the actions under way
+    are abandoned too. https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-stop.html
+    """
+    execution = PIPELINES.of(account, region, name)[execution_id]
+    execution.stop_trigger = {"reason": reason}
+    execution.status = STOPPING
+    execution.stop_requested.set()
+    if abandon:
+        execution.halt.set()
+    _emit(execution, PIPELINES.stopped, PIPELINE_EVENT, {"state": "STOPPING"})
+    return execution
 
 
 def _action_detail(execution: Execution, run: ActionRun) -> dict[str, Any]:
@@ -254,6 +279,11 @@ def _action_detail(execution: Execution, run: ActionRun) -> dict[str, Any]:
 def reset() -> None:
     """Stop every running execution (waiting for their threads) and forget them all."""
     PIPELINES.stopped.set()
+    with PIPELINES.lock:
+        running = [e for executions in PIPELINES.executions.values() for e in executions.values()]
+    for execution in running:
+        execution.stop_requested.set()
+        execution.halt.set()
     with PIPELINES.lock:
         threads, PIPELINES.threads = PIPELINES.threads, []
     for thread in threads:

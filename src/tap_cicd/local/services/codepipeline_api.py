@@ -14,7 +14,13 @@ from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
 
 from tap_cicd.local.services import pipeline_jobs
-from tap_cicd.local.services.codepipeline import PIPELINES, declaration_of, start_execution
+from tap_cicd.local.services.codepipeline import (
+    PIPELINES,
+    STOPPING,
+    declaration_of,
+    start_execution,
+    stop_execution,
+)
 from tap_cicd.local.services.pipeline_model import Execution
 
 
@@ -115,6 +121,23 @@ def _answer(response: CodePipelineResponse, answer: dict[str, Any]) -> str:
     return ""
 
 
+def _stop(
+    account: str, region: str, name: str, execution_id: str, *, abandon: bool, reason: str
+) -> None:
+    """Stop an execution in progress (again, to abandon what a first stop let finish).
+    https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StopPipelineExecution.html
+    """
+    execution = _execution(account, region, name, execution_id)
+    if execution.status == STOPPING and not abandon:
+        raise _NotFound("DuplicatedStopRequestException", f"{execution_id} is already stopping")
+    if execution.status not in ("InProgress", STOPPING):
+        raise _NotFound(
+            "PipelineExecutionNotStoppableException",
+            f"{execution_id} is {execution.status}: only an execution in progress stops",
+        )
+    stop_execution(account, region, name, execution_id, abandon=abandon, reason=reason)
+
+
 def handlers() -> dict[str, Any]:
     """The API calls this module answers, as ``CodePipelineResponse`` methods."""
 
@@ -184,6 +207,12 @@ def handlers() -> dict[str, Any]:
         _approve(self.current_account, self.region, body)
         return json.dumps({"approvedAt": time.time()})
 
+    def stop_pipeline_execution(self: CodePipelineResponse) -> str:
+        name, execution_id = self._get_param("pipelineName"), self._get_param("pipelineExecutionId")
+        abandon, reason = bool(self._get_param("abandon")), self._get_param("reason") or ""
+        _stop(self.current_account, self.region, name, execution_id, abandon=abandon, reason=reason)
+        return json.dumps({"pipelineExecutionId": execution_id})
+
     return {
         handler.__name__: handler
         for handler in (
@@ -195,6 +224,7 @@ def handlers() -> dict[str, Any]:
             put_job_success_result,
             put_job_failure_result,
             put_approval_result,
+            stop_pipeline_execution,
         )
     }
 

@@ -118,6 +118,11 @@ class Execution:
     """Each artifact written: ``{bucket, key, revision}``."""
     revisions: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+    """StopPipelineExecution (or a reset): no further stage starts."""
+    halt: threading.Event = field(default_factory=threading.Event, repr=False)
+    """An abandoning stop (or a reset): the actions under way stop waiting too."""
+    stop_trigger: dict[str, str] | None = None
 
     @property
     def arn(self) -> str:
@@ -175,6 +180,7 @@ class Execution:
             "lastUpdateTime": stamp(self.updated),
             "sourceRevisions": list(self.revisions),
             "trigger": dict(self.trigger),
+            **({"stopTrigger": dict(self.stop_trigger)} if self.stop_trigger else {}),
             "executionMode": self.mode,
             "executionType": "STANDARD",
         }
