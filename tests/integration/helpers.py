@@ -18,11 +18,20 @@ def emulator_endpoint() -> str:
     return os.environ["AWS_ENDPOINT_URL"].rstrip("/")
 
 
+def tap_api(path: str, payload: dict[str, Any] | None = None) -> Any:
+    """Call the emulator's control API (``/_tap/...``, e.g. ``ecr/findings``): POST, JSON."""
+    return _emulator_call(f"/_tap/{path}", payload or {})
+
+
 def moto_api(path: str, payload: dict[str, Any] | None = None) -> Any:
     """Call the emulator's own API (``/moto-api/...``): GET, or POST with a JSON payload."""
+    return _emulator_call(f"/moto-api/{path}", payload)
+
+
+def _emulator_call(path: str, payload: dict[str, Any] | None) -> Any:
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(  # noqa: S310 - the loopback emulator URL
-        f"{emulator_endpoint()}/moto-api/{path}",
+        f"{emulator_endpoint()}{path}",
         data=data,
         headers={"Content-Type": "application/json"},
         method="GET" if payload is None else "POST",

@@ -75,7 +75,6 @@ def test_logs_go_to_the_stack_log_group(aws: Any, project: dict[str, Any], key_a
     assert found["kmsKeyId"] == key_arn
 
 
-@pytest.mark.emulator_gap("moto 5.2.5 ignores CreateProject's encryptionKey (reports alias/aws/s3)")
 def test_build_artifacts_are_encrypted_with_the_stack_key(
     project: dict[str, Any], key_arn: str
 ) -> None:

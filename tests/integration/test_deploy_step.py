@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import moto_api
+from .helpers import tap_api
 
 EMULATOR_ONLY = (
     "pushes a synthetic image without layers and seeds its scan findings through the emulator's API"
@@ -162,18 +162,13 @@ def push_image(aws: Any, outputs: dict[str, str], *, scan: bool = True) -> Pushe
 def seed_findings(
     outputs: dict[str, str], image: PushedImage, findings: list[dict[str, str]]
 ) -> None:
-    """What the scan of ``image`` reports (the emulator's API; AWS scans for real)."""
-    counts: dict[str, int] = {}
-    for finding in findings:
-        counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
-    result = {
-        "registryId": outputs["kmsKeyArn"].split(":")[4],
+    """What the scan of ``image`` reports (the emulator's control API; AWS scans for real)."""
+    body = {
         "repositoryName": outputs["ecrRepositoryName"],
-        "imageId": {"imageDigest": image.digest, "imageTag": image.tag},
-        "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed."},
-        "imageScanFindings": {"findings": findings, "findingSeverityCounts": counts},
+        "imageDigest": image.digest,
+        "findings": [{"name": f["name"], "severity": f["severity"]} for f in findings],
     }
-    moto_api("static/ecr/scan-finding-results", {"results": [result], "region": outputs["region"]})
+    tap_api("ecr/findings", body)
 
 
 def put_build_output(aws: Any, outputs: dict[str, str], image: PushedImage) -> str:

@@ -81,7 +81,6 @@ def test_log_group_has_retention_and_the_key(
     assert log_group["kmsKeyId"] == key_arn
 
 
-@pytest.mark.emulator_gap("moto 5.2.5 drops Lambda's LoggingConfig")
 def test_function_logs_as_json_to_the_stack_log_group(configuration: dict[str, Any]) -> None:
     assert configuration["LoggingConfig"]["LogFormat"] == "JSON"
     assert configuration["LoggingConfig"]["LogGroup"] == (
