@@ -773,6 +773,9 @@ def test_reset_stops_executions_waiting_for_approval_and_at_a_stage(
 def test_an_execution_stopped_during_its_deploy_emits_nothing_more(live: str, fakes: Fakes) -> None:
     def answer(pipeline: Any, event: dict[str, Any]) -> lambda_.Invocation:
         pipeline.put_job_success_result(jobId=event["CodePipeline.job"]["id"])
+        # What a reset does first: the executions' actions stop, then nothing is emitted.
+        for execution in codepipeline.PIPELINES.of(ACCOUNT, REGION, PIPELINE).values():
+            execution.halt.set()
         codepipeline.PIPELINES.stopped.set()
         return lambda_.Invocation(200, b"null", None, "")
 
