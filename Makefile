@@ -39,12 +39,17 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/policy tests/local -n 2 --cov=tap_cicd --cov-branch --cov-report=term-missing --cov-fail-under=100
 
-# `tap check` (the policy pack, offline) on the default and the GitHub source configuration.
+# `tap check` (the policy pack, offline) and `tap check --access` (every call of the pipeline's
+# path authorized as AWS would) on the default (ECS) and the GitHub source configuration.
 check: $(STAMP)
 	$(BIN)/tap check
 	$(BIN)/tap check -c source=github \
 		-c connectionArn=arn:aws:codestar-connections:us-east-1:123456789012:connection/0f3e2d1c-aaaa-bbbb-cccc-0123456789ab \
 		-c repository=acme/service
+	$(BIN)/tap check --access > /dev/null
+	$(BIN)/tap check --access -c source=github \
+		-c connectionArn=arn:aws:codestar-connections:us-east-1:123456789012:connection/0f3e2d1c-aaaa-bbbb-cccc-0123456789ab \
+		-c repository=acme/service > /dev/null
 
 # Deploy to a fresh emulator, run tests/integration, destroy, check nothing is left.
 integration: $(STAMP)

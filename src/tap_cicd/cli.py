@@ -289,6 +289,14 @@ def check(
     stack: StackOption = DEFAULT_STACK,
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    access: Annotated[
+        bool,
+        typer.Option(
+            "--access",
+            help="Instead: authorize every call of the pipeline's path as AWS would (exit 9 on "
+            "a denied one), and list the allowed actions no call needs.",
+        ),
+    ] = False,
 ) -> None:
     """Check the program against the security baseline, offline; exit 9 on a mandatory failure."""
     from tap_cicd.policy.command import run_check
@@ -296,6 +304,11 @@ def check(
     values = parse_config(config, stack)
     settings = validate(values, stack)
     raw = {**tap_values(values), "environmentSuffix": settings.environment_suffix}
+    if access:
+        from tap_cicd.access.static import run_access_check
+
+        run_access_check(raw, as_json, sys.stdout)
+        return
     run_check(raw, as_json, sys.stdout)
 
 

@@ -58,11 +58,11 @@ def environment(home: Path) -> dict[str, str]:
     return env | {"TAP_HOME": str(home), "TAP_OUTPUTS_FILE": str(home / "outputs.json")}
 
 
-def tap(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``tap`` in the project directory, as a user would."""
+def tap(home: Path, *args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess[str]:
+    """Run ``tap`` in the project directory (or ``cwd``), as a user would."""
     return subprocess.run(  # noqa: S603 - our own command, arguments from the tests
         [str(BIN / "tap"), *args],
-        cwd=PROJECT,
+        cwd=cwd,
         env=environment(home),
         capture_output=True,
         text=True,

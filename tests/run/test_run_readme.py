@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
-from .conftest import BIN, PROJECT, TIMEOUT, environment, post
+from .conftest import PROJECT, post, tap
 
 README = (PROJECT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("### Run the pipeline: `tap run`", 1)[1].split("\n### ", 1)[0]
@@ -37,15 +36,7 @@ def test_the_readme_example_runs_the_pipeline(session_home: Path, tmp_path: Path
     post(endpoint, "/moto-api/reset", {})
     post(endpoint, "/_tap/reset", {})
     for command in commands:
-        done = subprocess.run(  # noqa: S603 - the README's own commands
-            [str(BIN / "tap"), *shlex.split(command)[1:]],
-            cwd=project,
-            env=environment(home),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        done = tap(home, *shlex.split(command)[1:], cwd=project)
         assert done.returncode == 0, f"{command}: {done.stderr}"
     assert "Succeeded" in done.stdout
 

@@ -10,11 +10,23 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from werkzeug.serving import make_server
 
 from tap_cicd.local import services
 from tap_cicd.local.services import app
+
+
+def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+    """A boto3 client of the in-process emulator."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def post(endpoint: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -9,13 +9,13 @@ import zipfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from tap_cicd.local.services import buildspec
 from tap_cicd.local.services.buildspec import Artifacts, Buildspec, Phase, PhaseFailed
+
+from .conftest import client
 
 REGION = "us-east-1"
 FULL = """
@@ -50,16 +50,6 @@ artifacts:
   base-directory: out
   discard-paths: yes
 """
-
-
-def client(live: str, service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=live,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 # --- parsing ----------------------------------------------------------------------------

@@ -13,12 +13,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto.codebuild.models import CodeBuildBackend, codebuild_backends
 
 from tap_cicd.local import services
 from tap_cicd.local.services import buildspec, codebuild, containers
+
+from .conftest import client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -40,16 +41,6 @@ ORDER = [
     "FINALIZING",
     "COMPLETED",
 ]
-
-
-def client(live: str, service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=live,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def create_project(

@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tap_cicd.local.services import codebuild, codepipeline, events, lambda_, pipeline_jobs
 from tap_cicd.local.services.pipeline_model import UnresolvedVariable
 
-from .conftest import post
+from .conftest import client, post
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -35,16 +34,6 @@ USER_PARAMETERS = json.dumps(
         "sourceVersion": "#{SourceVariables.VersionId}",
     }
 )
-
-
-def client(live: str, service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=live,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def action(name: str, category: str, provider: str, **extra: Any) -> dict[str, Any]:
@@ -109,8 +98,8 @@ def stages(
     ]
 
 
-def create_pipeline(live: str, mode: str = "QUEUED", **options: Any) -> None:
-    iam = client(live, "iam")
+def pipeline_role(live: str, name: str) -> str:
+    """A role CodePipeline may assume (moto checks the trust policy names it)."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -121,9 +110,16 @@ def create_pipeline(live: str, mode: str = "QUEUED", **options: Any) -> None:
             }
         ],
     }
-    role = iam.create_role(RoleName="pipeline-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    document = json.dumps(trust)
+    return str(
+        client(live, "iam").create_role(RoleName=name, AssumeRolePolicyDocument=document)["Role"][
+            "Arn"
+        ]
+    )
+
+
+def create_pipeline(live: str, mode: str = "QUEUED", **options: Any) -> None:
+    role = pipeline_role(live, "pipeline-role")
     client(live, "codepipeline").create_pipeline(
         pipeline={
             "name": PIPELINE,
@@ -648,20 +644,7 @@ def test_resolving_an_unknown_variable_raises() -> None:
 
 
 def test_unknown_action_types_and_missing_inputs_fail_their_action(live: str, fakes: Fakes) -> None:
-    iam = client(live, "iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "codepipeline.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="other-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    role = pipeline_role(live, "other-role")
     source, build, _deploy = stages()
     build["actions"][0]["inputArtifacts"] = [{"name": "nope"}]
     odd = {"name": "Odd", "actions": [action("Odd", "Deploy", "ECS", configuration={})]}
