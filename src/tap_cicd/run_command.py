@@ -49,21 +49,38 @@ TimeoutOption = Annotated[
 ]
 
 
+def read_deliveries(endpoint: str) -> list[dict[str, Any]] | None:
+    """The emulator's record of EventBridge's deliveries; ``None`` when it does not answer."""
+    request = urllib.request.Request(  # noqa: S310 - the emulator's loopback URL
+        f"{endpoint}/_tap/events/deliveries",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return list(json.loads(response.read())["deliveries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def dropped_notifications(endpoint: str) -> list[dict[str, Any]]:
+    """The dropped deliveries of CodePipeline's state-change events (the notifications)."""
+    return [
+        item
+        for item in read_deliveries(endpoint) or []
+        if item.get("outcome") == "dropped"
+        and str(item.get("detail-type", "")).startswith("CodePipeline ")
+    ]
+
+
 def delivery_hint(endpoint: str) -> Callable[[str], str]:
     """Why an upload started nothing, as far as the emulator recorded the rule's deliveries
     (its ``/_tap/events/deliveries``): none at all, or a last one that failed."""
 
     def hint(rule: str) -> str:
-        request = urllib.request.Request(  # noqa: S310 - the emulator's loopback URL
-            f"{endpoint}/_tap/events/deliveries",
-            data=b"{}",
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                deliveries = json.loads(response.read())["deliveries"]
-        except (OSError, ValueError, KeyError, TypeError):
+        deliveries = read_deliveries(endpoint)
+        if deliveries is None:
             return ""
         mine = [d for d in deliveries if str(d.get("rule", "")).endswith(f"/{rule}")]
         if not mine:
@@ -126,7 +143,11 @@ def run_command(  # noqa: PLR0917 - one parameter per option of the command
                 return approve if approve or reject else view.ask(stage, action, message)
 
             follower = run.Follower(clients, result, view.event, decide, logs=not as_json)
-            view.finished(follower.follow(timeout))
+            follower.follow(timeout)
+            result.dropped = dropped_notifications(info.endpoint)
+            view.finished(result)
+    for dropped in [] if as_json else result.dropped:
+        typer.echo(f"warning: notification dropped: {dropped.get('reason')}", err=True)
     error = result.error()
     if error is not None:
         raise error

@@ -27,7 +27,7 @@ from tap_cicd.local.emulator import instance_id
 from tap_cicd.local.run import ActionResult, StageResult
 from tap_cicd.local.source import Ignore, PatternError, RunTarget, read_patterns
 from tap_cicd.local.state import StackState, StateStore
-from tap_cicd.run_command import delivery_hint, no_one_to_ask
+from tap_cicd.run_command import delivery_hint, dropped_notifications, no_one_to_ask
 
 from .conftest import PROJECT
 
@@ -467,3 +467,25 @@ def test_the_delivery_hint_of_a_gone_emulator() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert delivery_hint(f"http://127.0.0.1:{port}")("src") == ""
+
+
+def test_the_dropped_notifications() -> None:
+    dropped = {
+        "detail-type": "CodePipeline Pipeline Execution State Change",
+        "outcome": "dropped",
+        "reason": "NO_PERMISSIONS: events.amazonaws.com kms:GenerateDataKey on k: denied",
+    }
+    deliveries = [
+        dropped,
+        {**dropped, "outcome": "delivered"},
+        {**dropped, "detail-type": "Object Created"},
+    ]
+    Deliveries.answer = json.dumps({"deliveries": deliveries}).encode()
+    server = HTTPServer(("127.0.0.1", 0), Deliveries)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        assert dropped_notifications(f"http://127.0.0.1:{server.server_port}") == [dropped]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -102,6 +102,7 @@ def test_the_json_document_of_a_release() -> None:
         "failure": None,
         "imageDigest": DIGEST,
         "release": succeeded().release,
+        "droppedDeliveries": [],
     }
 
 
@@ -417,3 +418,17 @@ def test_an_upload_that_starts_nothing(
         f"s3://{mini['sourceBucketName']}/source.zip: its source rule mini-source-change did "
         "not start it (no S3 event reached it)\n"
     )
+
+
+def test_a_dropped_notification_is_a_warning_in_text_mode(
+    tap: Any, mini: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd import run_command
+
+    reason = "NO_PERMISSIONS: events.amazonaws.com kms:GenerateDataKey on key: denied"
+    monkeypatch.setattr(
+        run_command, "dropped_notifications", lambda _endpoint: [{"reason": reason}]
+    )
+    done = tap("run", "--stack", "mini", "--source", str(EXAMPLE), "--approve")
+    assert done.exit_code == 0, done.output  # the execution itself succeeded
+    assert done.stderr.splitlines()[-1] == f"warning: notification dropped: {reason}"

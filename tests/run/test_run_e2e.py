@@ -151,3 +151,24 @@ def test_the_same_source_twice_is_two_releases(stack: Deployed) -> None:
         d["pipelineExecutionId"] for d in (first, second)
     )
     assert {e["status"] for e in executions} == {"Succeeded"}
+
+
+def test_a_key_policy_eventbridge_cannot_meet_drops_the_notification(stack: Deployed) -> None:
+    # The shipped defect (issue 14): EventBridge's KMS calls for an encrypted topic carry no
+    # aws:SourceArn, so a key statement conditioned on it refuses every notification.
+    kms = stack.clients("kms")
+    key = stack.outputs["kmsKeyArn"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    rule = f"arn:aws:events:{stack.outputs['region']}:{key.split(':')[4]}:rule/"
+    [statement] = [s for s in policy["Statement"] if s.get("Sid") == "EventBridgeDeliveries"]
+    statement["Condition"] = {"ArnLike": {"aws:SourceArn": rule + "*"}}
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+
+    code, document, stderr = stack.run()
+    assert code == 0, stderr  # the release itself went through
+    execution = document["pipelineExecutionId"]
+    [dropped] = document["droppedDeliveries"]
+    assert "kms:GenerateDataKey" in dropped["reason"]
+    assert "EventBridgeDeliveries" in dropped["reason"] and "aws:SourceArn" in dropped["reason"]
+    messages = stack.messages(about(execution, "SUCCEEDED"), wait=3)
+    assert not any(about(execution, "SUCCEEDED")(m) for m in messages)

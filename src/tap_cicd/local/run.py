@@ -81,6 +81,8 @@ class RunResult:
     """The release the function action recorded: its output variables and ``record``."""
     timeout: float | None = None
     """Set when ``tap run`` stopped waiting after this many seconds."""
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    """The emulator's dropped deliveries of the pipeline's state-change notifications."""
 
     def failure(self) -> str | None:
         """``stage S, action A: reason`` of the first failed action; ``None`` when none."""

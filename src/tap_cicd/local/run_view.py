@@ -74,6 +74,7 @@ def document(result: RunResult) -> dict[str, Any]:
         "failure": result.failure(),
         "imageDigest": release.get("imageDigest"),
         "release": result.release,
+        "droppedDeliveries": result.dropped,
     }
 
 

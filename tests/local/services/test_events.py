@@ -140,7 +140,21 @@ def queue(name: str) -> tuple[str, str]:
     """A queue's URL and ARN."""
     url = client("sqs").create_queue(QueueName=name)["QueueUrl"]
     arn = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return url, arn["Attributes"]["QueueArn"]
+    arn = arn["Attributes"]["QueueArn"]
+    # EventBridge sends only where the queue policy lets it (any rule of the account here).
+    policy = documents.queue_policy(arn, [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/*"])
+    client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    return url, arn
+
+
+def new_topic(name: str, rule_name: str, **attributes: str) -> str:
+    """A topic whose policy lets the rule ``rule_name`` publish (the stack's topic policy)."""
+    arn = str(client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"])
+    policy = documents.topic_policy(arn, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}")
+    client("sns").set_topic_attributes(
+        TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(policy)
+    )
+    return arn
 
 
 def received(url: str) -> list[dict[str, Any]]:
@@ -211,7 +225,7 @@ def failing_starter(monkeypatch: pytest.MonkeyPatch, fail: Callable[[int], None]
 
 
 def test_notification_reaches_raw_and_enveloped_sqs_subscribers(live: str) -> None:
-    topic = client("sns").create_topic(Name="tap-notifications-dev")["TopicArn"]
+    topic = new_topic("tap-notifications-dev", "tap-pipeline-state-dev")
     raw_url, raw_arn = queue("raw")
     enveloped_url, enveloped_arn = queue("enveloped")
     dlq_url, dlq_arn = queue("events-dlq")
@@ -525,7 +539,7 @@ def test_a_failed_dead_letter_drops_the_event(live: str) -> None:
 
 
 def test_a_failing_subscription_does_not_fail_the_sns_target(live: str) -> None:
-    topic = client("sns").create_topic(Name="topic")["TopicArn"]
+    topic = new_topic("topic", "custom")
     url, arn = queue("subscriber")
     client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     client("sqs").delete_queue(QueueUrl=url)

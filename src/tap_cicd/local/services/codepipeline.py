@@ -197,13 +197,15 @@ def _run(execution: Execution, declaration: dict[str, Any], forgotten: threading
             message = (failed.error or {}).get("message", "")
             summary = f"{stage['name']}/{failed.name}: {message}"[:2048]
             break
-    execution.finish(status, summary)
+    # The final event is delivered (synchronously) before the execution reads as ended, so a
+    # caller that saw it end also sees what became of its notification.
     _emit(
         execution,
         forgotten,
         PIPELINE_EVENT,
         {"state": EVENT_STATES[status], "execution-trigger": trigger},
     )
+    execution.finish(status, summary)
 
 
 def _run_stage(

@@ -5,7 +5,8 @@ moto matches patterns and delivers to log groups, archives and other buses; it h
 CodePipeline target, ignores a rule's state, skips ``Input``/``InputPath``, renders input
 templates differently from AWS and has no dead-letter queues. ``install()`` replaces
 ``Rule.send_to_targets``: SQS, SNS and CodePipeline targets are delivered here, the others still
-by moto. Every delivery and drop is kept for ``tap run`` (``ROUTES["events/deliveries"]``).
+by moto; SNS, SQS and dead-letter deliveries are first authorized (``authorize``). Every
+delivery and drop is kept for ``tap run`` (``ROUTES["events/deliveries"]``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from moto.sqs.models import sqs_backends
 from moto.utilities.arns import Arn, parse_arn
 
 from tap_cicd.local import services
+from tap_cicd.local.services import authorize
 
 DEFAULT_BUS = "default"
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
@@ -238,6 +240,9 @@ def _deliver(
     try:
         if sender is None:
             return _by_moto(rule, target, arn, event, transform_input)
+        cause = authorize.denied(rule.arn, target["Arn"]) if arn.service != "codepipeline" else ""
+        if cause:  # not retried; NO_PERMISSIONS: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+            return DROPPED, _dead_letter(rule, target, shaped, _Failure("NO_PERMISSIONS", cause))[1]
         message = target_input(target, shaped, rule.arn)
         return DELIVERED, _with_retries(target, lambda: sender(rule, target, arn, message))
     except _Failure as failure:
@@ -349,6 +354,8 @@ def _dead_letter(
         "EXHAUSTED_RETRY_CONDITION": failure.condition,
         "RETRY_ATTEMPTS": str(failure.retries),
     }
+    if cause := authorize.denied(rule.arn, queue):
+        return DROPPED, f"{reason}; the dead-letter queue failed too: {cause}"
     arn = parse_arn(queue)
     try:
         sqs_backends[arn.account][arn.region].send_message(

@@ -1,0 +1,144 @@
+"""EventBridge's deliveries to topics and queues authorized as AWS would, with the stack's own
+key, topic and queue policies: the shipped defect (``aws:SourceArn`` on the key policy's
+EventBridge statement) drops the notification to the dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tap_cicd import documents
+from tap_cicd.local.services import events
+
+from .test_events import (
+    ACCOUNT,
+    PIPELINE_ARN,
+    REGION,
+    RETRY,
+    attributes,
+    client,
+    new_topic,
+    queue,
+    received,
+    rule,
+    state_change,
+)
+
+RULE = "tap-pipeline-state-dev"
+RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{RULE}"
+
+
+def key(source_arn: bool = False) -> str:
+    """The stack's key (its real policy), behind an alias; with ``source_arn``, the EventBridge
+    statement also tests the rule's ``aws:SourceArn`` (TAP-AWS-001)."""
+    policy: dict[str, Any] = documents.key_policy(ACCOUNT, REGION, "aws", [])
+    if source_arn:
+        statement = next(s for s in policy["Statement"] if s["Sid"] == "EventBridgeDeliveries")
+        statement["Condition"] = {"ArnEquals": {"aws:SourceArn": RULE_ARN}}
+    key_id = client("kms").create_key(Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
+    client("kms").create_alias(AliasName="alias/tap-dev", TargetKeyId=key_id)
+    return "alias/tap-dev"
+
+
+def notify(topic: str, dlq: str) -> None:
+    """The stack's state rule to ``topic``, dead-lettering to ``dlq``; then a SUCCEEDED."""
+    target = {"Id": "n", "Arn": topic, "RetryPolicy": RETRY, "DeadLetterConfig": {"Arn": dlq}}
+    rule(RULE, documents.pipeline_state_pattern(PIPELINE_ARN), target)
+    state_change("SUCCEEDED")
+
+
+def subscribed(topic: str) -> str:
+    url, arn = queue("subscriber")
+    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def encrypted_dlq(key_id: str) -> tuple[str, str]:
+    url, arn = queue("events-dlq")
+    # moto forgets a queue's policy when other attributes are set without it.
+    policy = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+    attributes = {"KmsMasterKeyId": key_id, "Policy": policy["Attributes"]["Policy"]}
+    client("sqs").set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url, arn
+
+
+def test_the_stacks_policies_deliver_to_the_encrypted_topic(live: str) -> None:
+    key_id = key()
+    topic = new_topic("tap-notifications-dev", RULE, KmsMasterKeyId=key_id)
+    url = subscribed(topic)
+    dlq_url, dlq_arn = encrypted_dlq(key_id)
+
+    notify(topic, dlq_arn)
+
+    assert [item["outcome"] for item in events.deliveries()] == ["delivered"]
+    assert len(received(url)) == 1
+    assert received(dlq_url) == []
+
+
+def test_source_arn_on_the_key_statement_drops_the_notification(live: str) -> None:
+    key_id = key(source_arn=True)
+    key_arn = client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    topic = new_topic("tap-notifications-dev", RULE, KmsMasterKeyId=key_id)
+    url = subscribed(topic)
+    # The DLQ's KMS calls carry aws:SourceArn: the same key lets EventBridge dead-letter.
+    dlq_url, dlq_arn = encrypted_dlq(key_id)
+
+    notify(topic, dlq_arn)
+
+    cause = (
+        f"events.amazonaws.com kms:GenerateDataKey on {key_arn}: no statement of the key policy"
+        " allows it (statement EventBridgeDeliveries tests aws:SourceArn, which AWS does not"
+        " send on this path)"
+    )
+    [record] = events.deliveries()
+    assert (record["outcome"], record["reason"]) == ("dropped", f"NO_PERMISSIONS: {cause}")
+    assert received(url) == []
+    [letter] = received(dlq_url)
+    assert attributes(letter)["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert attributes(letter)["ERROR_MESSAGE"] == cause
+    assert attributes(letter)["RETRY_ATTEMPTS"] == "0"
+
+
+def test_a_topic_policy_without_the_rule_drops_it(live: str) -> None:
+    topic = new_topic("tap-notifications-dev", "another-rule")
+    _, dlq_arn = queue("events-dlq")
+
+    notify(topic, dlq_arn)
+
+    [record] = events.deliveries()
+    assert record["outcome"] == "dropped"
+    assert record["reason"] == (
+        f"NO_PERMISSIONS: events.amazonaws.com sns:Publish on {topic}: no statement of the"
+        " topic policy allows it (statement EventBridgeRuleOfThisStack's condition on"
+        " aws:SourceArn does not match the call)"
+    )
+
+
+def test_a_queue_without_a_policy_refuses_target_and_dead_letters(live: str) -> None:
+    bare = client("sqs").create_queue(QueueName="bare")["QueueUrl"]
+    bare_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:bare"
+
+    notify(new_topic("tap-notifications-dev", "another-rule"), bare_arn)
+    rule("custom", {"source": ["tap.test"]}, {"Id": "q", "Arn": bare_arn})
+    events.emit(ACCOUNT, REGION, "tap.test", "Thing", {}, [])
+
+    no_policy = (
+        f"events.amazonaws.com sqs:SendMessage on {bare_arn}: no statement of the queue policy"
+        " allows it (there is no queue policy)"
+    )
+    dead_letter, target = events.deliveries()
+    assert dead_letter["outcome"] == "dropped"
+    assert dead_letter["reason"].endswith(f"; the dead-letter queue failed too: {no_policy}")
+    assert (target["outcome"], target["reason"]) == ("dropped", f"NO_PERMISSIONS: {no_policy}")
+    assert client("sqs").receive_message(QueueUrl=bare).get("Messages", []) == []
+
+
+def test_a_key_the_emulator_does_not_hold_is_not_checked(live: str) -> None:
+    topic = new_topic("tap-notifications-dev", RULE, KmsMasterKeyId="alias/aws/sns")
+    url = subscribed(topic)
+    _, dlq_arn = queue("events-dlq")
+
+    notify(topic, dlq_arn)
+
+    assert [item["outcome"] for item in events.deliveries()] == ["delivered"]
+    assert len(received(url)) == 1
