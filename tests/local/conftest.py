@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from tap_cicd.cli import app
 from tap_cicd.local.clients import Clients
 from tap_cicd.local.emulator import MARKER_PARAMETER, Emulator, EmulatorInfo
 from tap_cicd.local.target import LocalTarget
@@ -141,3 +143,16 @@ def read_json(path: Path) -> dict[str, str]:
     """A JSON file's content."""
     data: dict[str, str] = json.loads(path.read_text())
     return data
+
+
+@pytest.fixture
+def tap(home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``tap`` with this test's home, in the project directory (test_cli.py has its own)."""
+    monkeypatch.chdir(PROJECT)
+    monkeypatch.setenv("TAP_HOME", str(home))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke

@@ -10,7 +10,6 @@ import os
 import socket
 import threading
 import zipfile
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from typer.testing import CliRunner
 
-from tap_cicd.cli import app
 from tap_cicd.errors import RunFailedError, UnknownStackError, UsageError
 from tap_cicd.local import source
 from tap_cicd.local.emulator import instance_id
@@ -332,19 +329,6 @@ def test_upload_gives_up_naming_the_pipeline_and_the_rule(
 
 
 # --- what the command checks before it uploads anything ------------------------------------------
-
-
-@pytest.fixture
-def tap(home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """``tap`` with this test's home, in the project directory."""
-    monkeypatch.chdir(PROJECT)
-    monkeypatch.setenv("TAP_HOME", str(home))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def test_a_pipeline_without_approval_needs_no_terminal() -> None:

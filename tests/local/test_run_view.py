@@ -7,15 +7,12 @@ import io
 import json
 import re
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
-from tap_cicd.cli import app
 from tap_cicd.local import run_view, source
 from tap_cicd.local.emulator import EmulatorInfo, instance_id
 from tap_cicd.local.run import (
@@ -319,19 +316,6 @@ def mini_stack(clients: Any) -> dict[str, str]:
         Targets=[{"Id": "pipeline", "Arn": arn, "RoleArn": roles["events"]}],
     )
     return {"pipelineName": "mini-pipeline", "pipelineArn": arn, "sourceBucketName": bucket}
-
-
-@pytest.fixture
-def tap(home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """``tap`` with this test's home, in the project directory."""
-    monkeypatch.chdir(PROJECT)
-    monkeypatch.setenv("TAP_HOME", str(home))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
