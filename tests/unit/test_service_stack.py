@@ -115,8 +115,11 @@ def test_network_two_public_subnets_in_two_zones_without_nat(ecs_program: Progra
     assert vpc.inputs["enableDnsSupport"] is vpc.inputs["enableDnsHostnames"] is True
     assert vpc.inputs["tags"]["Name"] == "pipeline-vpc-dev"
     subnets = ecs_program.of("aws:ec2/subnet:Subnet")
-    assert [s.inputs["availabilityZone"] for s in subnets] == [f"{REGION}a", f"{REGION}b"]
-    assert [s.inputs["cidrBlock"] for s in subnets] == ["10.0.0.0/24", "10.0.1.0/24"]
+    # The subnets register once the zones resolve, in either order: compare them as pairs.
+    assert sorted((s.inputs["availabilityZone"], s.inputs["cidrBlock"]) for s in subnets) == [
+        (f"{REGION}a", "10.0.0.0/24"),
+        (f"{REGION}b", "10.0.1.0/24"),
+    ]
     vpc_id = outputs_of(ecs_program, "aws:ec2/vpc:Vpc")["id"]
     assert all(s.inputs["vpcId"] == vpc_id for s in subnets)
     assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
