@@ -16,11 +16,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-HOST = "127.0.0.1"
+from tap_cicd.local import DEFAULT_PORT
+from tap_cicd.local.emulator import ACCESS_KEY, HOST, SECRET_KEY
+
+__all__ = ["ACCESS_KEY", "DEFAULT_ACCOUNT", "HOST", "SECRET_KEY"]
+
 DEFAULT_ACCOUNT = "123456789012"
 """moto's account for every access key the emulator's clients use."""
-ACCESS_KEY = "test"  # the emulator accepts any credentials; these never reach AWS
-SECRET_KEY = "test"  # noqa: S105 - a dummy the emulator requires, not a secret
 _CLIENTS = threading.Lock()
 """boto3's default session is not thread-safe: builds and executions make clients at once."""
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=60)
@@ -28,7 +30,7 @@ _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, read_tim
 
 def port() -> int:
     """The emulator's port (moto's server sets ``MOTO_PORT`` before it serves)."""
-    return int(os.environ.get("MOTO_PORT", "4566"))
+    return int(os.environ.get("MOTO_PORT", str(DEFAULT_PORT)))
 
 
 def endpoint() -> str:
