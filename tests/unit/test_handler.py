@@ -446,7 +446,7 @@ def test_ssm_write_failure_fails_and_does_not_notify(world: World) -> None:
             "jobId": JOB,
             "failureDetails": {
                 "type": "PermissionError",
-                "message": "PutParameter failed: AccessDeniedException",
+                "message": "PutParameter failed: AccessDeniedException: injected",
             },
         },
     )
@@ -791,7 +791,9 @@ def test_denied_tag_lookup_is_a_permission_error(
     ecr = handler.services().ecr
     inject(ecr, "PutImage", "ImageTagAlreadyExistsException", 400)
     inject(ecr, "DescribeImages", "AccessDeniedException", 400)
-    failure_message(world, "PermissionError", "DescribeImages failed: AccessDeniedException")
+    failure_message(
+        world, "PermissionError", "DescribeImages failed: AccessDeniedException: injected"
+    )
     run(load_event("job_success"))
     assert world.release()[0] == {"imageDigest": None}
 
@@ -799,7 +801,7 @@ def test_denied_tag_lookup_is_a_permission_error(
 def test_denied_tagging_is_a_permission_error_and_records_nothing(world: World) -> None:
     ready(world)
     inject(handler.services().ecr, "PutImage", "AccessDeniedException", 400)
-    failure_message(world, "PermissionError", "PutImage failed: AccessDeniedException")
+    failure_message(world, "PermissionError", "PutImage failed: AccessDeniedException: injected")
     run(load_event("job_success"))
     assert world.release()[0] == {"imageDigest": None}
     assert world.messages() == []
@@ -898,7 +900,7 @@ def test_denied_scanning_configuration_is_a_permission_error(world: World) -> No
     failure_message(
         world,
         "PermissionError",
-        "BatchGetRepositoryScanningConfiguration failed: AccessDeniedException",
+        "BatchGetRepositoryScanningConfiguration failed: AccessDeniedException: injected",
     )
     run(load_event("job_success"))
 

@@ -322,7 +322,11 @@ def test_the_lookup_stays_within_the_calls_the_budget_keeps_room_for(
             "ConfigurationError",
             "cannot update service 'pipeline-dev/pipeline-app-dev': ServiceNotFoundException",
         ),
-        ("AccessDeniedException", "PermissionError", "UpdateService failed: AccessDeniedException"),
+        (
+            "AccessDeniedException",
+            "PermissionError",
+            "UpdateService failed: AccessDeniedException: no",
+        ),
     ],
 )
 def test_an_update_that_fails_fails_the_job(

@@ -133,7 +133,10 @@ def _outcome(event: dict[str, Any], job_id: str, context: Any) -> Outcome:
     except ClientError as error:
         code = aws.error_code(error)
         operation = getattr(error, "operation_name", "an AWS call")
-        return Outcome.failed(JobFailure(failure_type_of(code), f"{operation} failed: {code}"))
+        # AWS's message says what was refused (an access denial: who, what, on what).
+        said = str(error.response.get("Error", {}).get("Message") or "")
+        message = f"{operation} failed: {code}" + (f": {said}" if said else "")
+        return Outcome.failed(JobFailure(failure_type_of(code), message))
     except BotoCoreError as error:
         return Outcome.failed(aws.failure_of(error, _text_of(error)))
     except Exception as error:  # noqa: BLE001 - every failure must reach CodePipeline (R2)

@@ -42,6 +42,31 @@ def post(endpoint: str, path: str, body: dict[str, Any] | None = None) -> Any:
     return json.loads(raw) if raw else None
 
 
+ALLOW_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def service_role(
+    live: str, name: str, service: str, policy: dict[str, Any] | None = ALLOW_ALL
+) -> str:
+    """A role ``service`` may assume, with ``policy`` inline (allow all by default); its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = client(live, "iam")
+    arn = str(
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    )
+    if policy is not None:
+        iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(policy))
+    return arn
+
+
 @pytest.fixture(scope="session")
 def live_endpoint() -> Iterator[str]:
     """The patched application on 127.0.0.1 for the whole session (``MOTO_PORT`` set)."""

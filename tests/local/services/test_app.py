@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import post
+from .conftest import client, post
 
 
 def call(
@@ -45,7 +45,10 @@ def test_a_control_call_without_a_body_gets_an_empty_object(live: str) -> None:
 
 
 def test_the_registry_and_moto_share_the_port(live: str) -> None:
-    request = urllib.request.Request(f"{live}/v2/")  # noqa: S310
+    token = client(live, "ecr").get_authorization_token()["authorizationData"][0]
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{live}/v2/", headers={"Authorization": f"Basic {token['authorizationToken']}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
         assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     with urllib.request.urlopen(f"{live}/moto-api/", timeout=10) as response:  # noqa: S310

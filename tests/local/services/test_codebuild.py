@@ -4,6 +4,7 @@ failure transitions, timeouts, stops and faults; the tap buildspec itself, with 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import textwrap
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.codebuild.models import CodeBuildBackend, codebuild_backends
 
 from tap_cicd.local import services
 from tap_cicd.local.services import buildspec, codebuild, containers
 
-from .conftest import client
+from .conftest import client, service_role
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -53,6 +55,9 @@ def create_project(
     logs: dict[str, str] | None = None,
     **extra: Any,
 ) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/build"
+    with contextlib.suppress(ClientError):  # one role for every project of a test
+        role = service_role(live, "build", "codebuild.amazonaws.com")
     client(live, "codebuild").create_project(
         name=name,
         source={"type": "CODEPIPELINE", "location": "unused", "buildspec": spec},
@@ -64,7 +69,7 @@ def create_project(
             "privilegedMode": privileged,
             "environmentVariables": variables or [],
         },
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build",
+        serviceRole=role,
         logsConfig={"cloudWatchLogs": logs or {"status": "ENABLED"}},
         **extra,
     )
@@ -547,3 +552,87 @@ def test_unknown_projects_and_builds(live: str) -> None:
     with pytest.raises(TimeoutError, match=r"is still in progress after 0\.05 s"):
         codebuild.wait(build_id, 0.05)
     codebuild.reset()  # stops it
+
+
+# --- the service role (issue 14) ----------------------------------------------------------------
+
+
+def take(live: str, *actions: str) -> None:
+    """An explicit deny of ``actions`` beside the build role's allow-all."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Taken", "Effect": "Deny", "Action": list(actions), "Resource": "*"}],
+    }
+    client(live, "iam").put_role_policy(
+        RoleName="build", PolicyName="taken", PolicyDocument=json.dumps(document)
+    )
+
+
+def test_the_build_runs_as_a_session_of_its_service_role(live: str) -> None:
+    spec = """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - aws sts get-caller-identity --query Arn --output text
+    """
+    record = run(live, spec)
+    assert record["buildStatus"] == "SUCCEEDED"
+    [arn] = [line for line in log(live, record) if line.startswith("arn:")]
+    assert (
+        arn
+        == f"arn:aws:sts::{ACCOUNT}:assumed-role/build/AWSCodeBuild-{record['id'].split(':')[1]}"
+    )
+
+
+def test_a_role_that_may_not_create_its_log_stream_fails_provisioning(live: str) -> None:
+    create_project(live, SUCCEEDING)
+    put_source(live)
+    take(live, "logs:CreateLogStream")
+    record = codebuild.wait(codebuild.start(request()), 30)
+    assert record["buildStatus"] == "FAILED"
+    [context] = phase(record, "PROVISIONING")["contexts"]
+    assert context["statusCode"] == "ACCESS_DENIED"
+    assert context["message"].startswith(
+        f"Service role arn:aws:iam::{ACCOUNT}:role/build does not allow AWS CodeBuild to create"
+        " Amazon CloudWatch Logs log streams for build arn:aws:codebuild:"
+    )
+    assert "not authorized to perform: logs:CreateLogStream on resource: " in context["message"]
+
+
+def test_a_parameter_the_role_may_not_read_fails_download_source(live: str) -> None:
+    client(live, "ssm").put_parameter(Name="/tap/param", Value="v", Type="String")
+    create_project(
+        live,
+        SUCCEEDING,
+        variables=[{"name": "P", "value": "/tap/param", "type": "PARAMETER_STORE"}],
+    )
+    put_source(live)
+    take(live, "ssm:GetParameter")
+    record = codebuild.wait(codebuild.start(request()), 30)
+    [context] = phase(record, "DOWNLOAD_SOURCE")["contexts"]
+    assert context["statusCode"] == "Decrypted Variables Error"
+    assert "AccessDeniedException" in context["message"]
+    assert "ssm:GetParameter on resource: " in context["message"]
+
+
+def test_a_role_codebuild_may_not_assume_refuses_the_start(live: str) -> None:
+    create_project(live, SUCCEEDING)
+    put_source(live)
+    client(live, "iam").update_assume_role_policy(
+        RoleName="build",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    with pytest.raises(ValueError, match=r"codebuild\.amazonaws\.com is not authorized to perform"):
+        codebuild.start(request())

@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tap_cicd.local.services import codebuild, codepipeline, events, lambda_, pipeline_jobs
-from tap_cicd.local.services.pipeline_model import UnresolvedVariable
+from tap_cicd.local.services.pipeline_model import ActionRun, UnresolvedVariable
 
-from .conftest import client, post
+from .conftest import client, post, service_role
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -99,23 +99,8 @@ def stages(
 
 
 def pipeline_role(live: str, name: str) -> str:
-    """A role CodePipeline may assume (moto checks the trust policy names it)."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "codepipeline.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    document = json.dumps(trust)
-    return str(
-        client(live, "iam").create_role(RoleName=name, AssumeRolePolicyDocument=document)["Role"][
-            "Arn"
-        ]
-    )
+    """A role CodePipeline may assume, allowed everything."""
+    return service_role(live, name, "codepipeline.amazonaws.com")
 
 
 def create_pipeline(live: str, mode: str = "QUEUED", **options: Any) -> None:
@@ -877,3 +862,88 @@ def test_an_abandoning_stop_ends_a_waiting_approval_at_once(live: str, fakes: Fa
     assert approve_state["latestExecution"]["status"] == "Stopped"
     assert approve_state["actionStates"][0]["latestExecution"]["status"] == "Abandoned"
     assert fakes.jobs == []
+
+
+# --- the pipeline role (issue 14) ---------------------------------------------------------------
+
+
+def deny(live: str, *actions: str) -> None:
+    """An explicit deny of ``actions`` beside the pipeline role's allow-all."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Taken", "Effect": "Deny", "Action": list(actions), "Resource": "*"}],
+    }
+    client(live, "iam").put_role_policy(
+        RoleName="pipeline-role", PolicyName="taken", PolicyDocument=json.dumps(document)
+    )
+
+
+def failure(execution: dict[str, Any]) -> str:
+    return str(execution["statusSummary"])
+
+
+@pytest.mark.parametrize(
+    ("taken", "where"),
+    [
+        ("s3:GetObject", "Source/Source"),
+        ("codebuild:StartBuild", "Build/Build"),
+        ("codebuild:BatchGetBuilds", "Build/Build"),
+        ("lambda:InvokeFunction", "Deploy/Deploy"),
+    ],
+)
+def test_an_action_the_pipeline_role_may_not_carry_out_fails_with_why(
+    live: str, fakes: Fakes, taken: str, where: str
+) -> None:
+    create_pipeline(live)
+    upload(live)
+    deny(live, taken)
+    summary = failure(wait(live, start(live)))
+    assert summary.startswith(
+        f"{where}: Insufficient permissions: The provided role does not have permissions to "
+        "perform this action. Underlying error: User: arn:aws:sts::123456789012:assumed-role/"
+        "pipeline-role/"
+    )
+    assert f"is not authorized to perform: {taken} on resource: " in summary
+    assert "explicitly denied by the identity policy (statement Taken)" in summary
+
+
+def test_a_role_codepipeline_may_not_assume_fails_the_first_action(live: str, fakes: Fakes) -> None:
+    create_pipeline(live)
+    upload(live)
+    other = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "codebuild.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    client(live, "iam").update_assume_role_policy(
+        RoleName="pipeline-role", PolicyDocument=json.dumps(other)
+    )
+    summary = failure(wait(live, start(live)))
+    assert summary.startswith("Source/Source: Insufficient permissions: ")
+    assert "User: codepipeline.amazonaws.com is not authorized to perform: sts:AssumeRole" in (
+        summary
+    )
+    assert fakes.builds == []
+
+
+def test_another_failed_call_of_an_action_is_a_system_error(live: str, fakes: Fakes) -> None:
+    create_pipeline(live)
+    upload(live)
+    s3 = client(live, "s3")
+    s3.delete_bucket_encryption(Bucket=ARTIFACT_BUCKET)
+    for version in s3.list_object_versions(Bucket=ARTIFACT_BUCKET).get("Versions", []):
+        s3.delete_object(Bucket=ARTIFACT_BUCKET, Key=version["Key"], VersionId=version["VersionId"])
+    s3.delete_bucket(Bucket=ARTIFACT_BUCKET)
+    summary = failure(wait(live, start(live)))
+    assert summary.startswith("Source/Source: ClientError: An error occurred (NoSuchBucket)")
+
+
+def test_an_action_run_has_no_caller_before_it_starts() -> None:
+    run = ActionRun(stage="Build", declaration={"name": "Build"})
+    with pytest.raises(ValueError, match="the action Build has not started"):
+        assert run.caller

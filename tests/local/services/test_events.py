@@ -17,7 +17,7 @@ from tap_cicd import documents
 from tap_cicd.local import services
 from tap_cicd.local.services import codepipeline, events
 
-from .conftest import post
+from .conftest import ALLOW_ALL, post, service_role
 
 REGION = "us-east-1"
 ACCOUNT = services.DEFAULT_ACCOUNT
@@ -169,9 +169,23 @@ def bodies(url: str) -> list[str]:
     return [message["Body"] for message in received(url)]
 
 
+def starter_role(policy: dict[str, Any] | None = ALLOW_ALL, name: str = "starter") -> str:
+    """A role EventBridge may assume to start pipelines (allowed everything by default)."""
+    try:
+        return str(client("iam").get_role(RoleName=name)["Role"]["Arn"])
+    except client("iam").exceptions.NoSuchEntityException:
+        return service_role(services.endpoint(), name, "events.amazonaws.com", policy)
+
+
 def rule(name: str, pattern: dict[str, Any], *targets: dict[str, Any]) -> str:
+    """A rule with ``targets``; a pipeline target without a role gets ``starter_role()``'s (AWS
+    requires one: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_Target.html)."""
     arn = client("events").put_rule(Name=name, EventPattern=json.dumps(pattern))["RuleArn"]
-    client("events").put_targets(Rule=name, Targets=list(targets))
+    given = [
+        {"RoleArn": starter_role(), **target} if ":codepipeline:" in target["Arn"] else target
+        for target in targets
+    ]
+    client("events").put_targets(Rule=name, Targets=given)
     return str(arn)
 
 
@@ -300,7 +314,6 @@ def test_s3_upload_starts_the_pipeline(live: str, starts: list[tuple[str, ...]])
         {
             "Id": "pipeline",
             "Arn": PIPELINE_ARN,
-            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/tap-source-events-dev",
             "RetryPolicy": RETRY,
             "DeadLetterConfig": {"Arn": dlq_arn},
         },
@@ -582,3 +595,47 @@ def test_moto_still_delivers_its_own_targets(live: str) -> None:
         ("delivered", ""),
         ("dropped", "the emulator does not deliver to lambda targets"),
     ]
+
+
+def test_a_pipeline_target_starts_only_as_a_role_that_may_start_it(
+    live: str, starts: list[tuple[str, ...]]
+) -> None:
+    dlq_url, dlq_arn = queue("events-dlq")
+    narrow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "codepipeline:GetPipeline", "Resource": "*"}],
+    }
+    role = starter_role(narrow, name="narrow")
+    target = {"Id": "p", "Arn": PIPELINE_ARN, "RoleArn": role, "DeadLetterConfig": {"Arn": dlq_arn}}
+    rule_arn = rule("custom", {"source": ["tap.test"]}, target)
+
+    events.emit(ACCOUNT, REGION, "tap.test", "Thing", {}, [])
+
+    assert starts == []
+    [letter] = received(dlq_url)
+    # A refusal is not retried: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+    assert attributes(letter)["ERROR_CODE"] == "NO_PERMISSIONS"
+    reason = attributes(letter)["ERROR_MESSAGE"]
+    assert reason.startswith(f"User: arn:aws:sts::{ACCOUNT}:assumed-role/narrow/")
+    assert f"codepipeline:StartPipelineExecution on resource: {PIPELINE_ARN}" in reason
+    # A role EventBridge may not assume: the rule's ARN it sends does not meet the trust.
+    scoped_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn + "-other"}},
+            }
+        ],
+    }
+    client("iam").update_assume_role_policy(
+        RoleName="narrow", PolicyDocument=json.dumps(scoped_trust)
+    )
+    events.emit(ACCOUNT, REGION, "tap.test", "Thing", {}, [])
+    [letter] = received(dlq_url)
+    assert (
+        "events.amazonaws.com is not authorized to perform: sts:AssumeRole"
+        in (attributes(letter)["ERROR_MESSAGE"])
+    )

@@ -28,8 +28,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tap_cicd.local import services
-from tap_cicd.local.services import lambda_
+from tap_cicd.local.services import iam, lambda_
 from tap_cicd.local.services import lambda_runtime as runtime
+
+from .conftest import service_role
 
 REGION = "us-east-1"
 ACCOUNT = services.DEFAULT_ACCOUNT
@@ -53,9 +55,7 @@ def archive(files: dict[str, str]) -> bytes:
 @pytest.fixture
 def create(live: str) -> Callable[..., str]:
     """Create a function from files (``app.py`` by default) and return its name."""
-    role = client("iam").create_role(
-        RoleName="fn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
-    )["Role"]["Arn"]
+    role = service_role(live, "fn", "lambda.amazonaws.com")
 
     def make(name: str, files: dict[str, str], handler: str = "app.handler", **more: Any) -> str:
         client("lambda").create_function(
@@ -161,6 +161,10 @@ def test_runs_the_archive_with_lambdas_environment_context_and_logs(
     assert env["TZ"] == ":UTC"
     assert env["AWS_ENDPOINT_URL"] == live
     assert env["AWS_REGION"] == REGION
+    # The execution role's session credentials, as Lambda sets them.
+    session = iam.session_of(env["AWS_ACCESS_KEY_ID"], REGION)
+    assert session is not None and session.arn.endswith(":assumed-role/fn/ctx")
+    assert env["AWS_SESSION_TOKEN"] == session.credentials.token
     # Python itself may add LC_CTYPE (locale coercion); nothing else is there.
     assert set(env) - {"LC_CTYPE"} == {
         "GREETING",
@@ -168,7 +172,7 @@ def test_runs_the_archive_with_lambdas_environment_context_and_logs(
         *("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION"),
         *("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_INITIALIZATION_TYPE"),
         *("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "LAMBDA_RUNTIME_DIR"),
-        *("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        *("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
         *("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"),
     }
     # The SDK is there, as on Lambda; nothing else of the emulator's packages is.
@@ -422,6 +426,52 @@ def test_event_runs_in_the_background_and_dry_run_does_not_run(
         assert time.monotonic() < deadline, "the Event invocation never finished"
         time.sleep(0.05)
     assert "invoked with {'n': 7}" in events
+
+
+def test_a_role_lambda_may_not_assume_is_refused_and_an_event_is_dropped(
+    create: Callable[..., str], live: str
+) -> None:
+    name = create("orphan", {"app.py": ECHO_APP})
+    build_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "codebuild.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    client("iam").update_assume_role_policy(RoleName="fn", PolicyDocument=json.dumps(build_only))
+    lam = client("lambda")
+    with pytest.raises(ClientError) as refused:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"].startswith(
+        "The role defined for the function cannot be assumed by Lambda. User: "
+        "lambda.amazonaws.com is not authorized to perform: sts:AssumeRole"
+    )
+    # An Event invocation is accepted, then dropped: nothing runs, nothing is logged.
+    assert lam.invoke(FunctionName=name, InvocationType="Event")["StatusCode"] == 202
+    time.sleep(0.3)
+    groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/orphan")
+    assert groups["logGroups"] == []
+
+
+def test_a_role_that_may_not_write_logs_runs_without_them(create: Callable[..., str]) -> None:
+    name = create("quiet", {"app.py": ECHO_APP})
+    no_logs = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "logs:*", "Resource": "*"}],
+    }
+    client("iam").put_role_policy(
+        RoleName="fn", PolicyName="no-logs", PolicyDocument=json.dumps(no_logs)
+    )
+    answer = client("lambda").invoke(FunctionName=name, Payload=b'{"a": 1}')
+    assert json.loads(answer["Payload"].read()) == {"echo": {"a": 1}}
+    groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/quiet")
+    assert groups["logGroups"] == []
 
 
 def test_logs_go_to_the_functions_own_log_group_in_its_format(

@@ -3,6 +3,7 @@ HTTP calls ``docker push``/``pull`` make), seen by ECR's API, scanned, with seed
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
@@ -17,9 +18,9 @@ from botocore.exceptions import ClientError
 from moto.ecr.models import ECRBackend
 
 from tap_cicd.local import services
-from tap_cicd.local.services import registry
+from tap_cicd.local.services import iam, registry
 
-from .conftest import post
+from .conftest import post, service_role
 
 REGION = "us-east-1"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -47,16 +48,30 @@ def call(
     path: str,
     body: bytes | Iterator[bytes] = b"",
     headers: dict[str, str] | None = None,
+    *,
+    token: str | None = None,
 ) -> Reply:
-    """One HTTP request to the in-process emulator (an iterator body is sent chunked)."""
+    """One HTTP request to the in-process emulator (an iterator body is sent chunked), with
+    ``docker login``'s credentials: ``token`` (``GetAuthorizationToken``'s, by default the
+    emulator's own keys'; empty: none)."""
     connection = http.client.HTTPConnection(urlsplit(endpoint).netloc, timeout=30)
+    token = authorization_token() if token is None else token
+    sent = {"Authorization": f"Basic {token}"} if token else {}
     try:
         chunked = not isinstance(body, bytes)
-        connection.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        connection.request(
+            method, path, body=body, headers=sent | (headers or {}), encode_chunked=chunked
+        )
         response = connection.getresponse()
         return Reply(response.status, response.headers, response.read())
     finally:
         connection.close()
+
+
+def authorization_token(ecr_client: Any = None) -> str:
+    """``GetAuthorizationToken``'s token (what ``docker login`` sends as basic credentials)."""
+    found = (ecr_client or ecr()).get_authorization_token()
+    return str(found["authorizationData"][0]["authorizationToken"])
 
 
 def digest(data: bytes) -> str:
@@ -142,11 +157,45 @@ def refused(endpoint: str, body: dict[str, Any]) -> str:
 # --- the API -------------------------------------------------------------------------------------
 
 
-def test_the_registry_answers_with_or_without_credentials(live: str) -> None:
-    for headers in ({}, {"Authorization": "Basic QVdTOng="}):
-        reply = call(live, "GET", "/v2/", headers=headers)
-        assert (reply.status, reply.json()) == (200, {})
-        assert reply.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+def test_the_registry_answers_a_token_and_challenges_anything_else(live: str) -> None:
+    reply = call(live, "GET", "/v2/")
+    assert (reply.status, reply.json()) == (200, {})
+    assert reply.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    host = urlsplit(live).netloc
+    for admin in (b"AWS:1-auth-token-AKIAOTHER", b"AWS:1-auth-token"):  # not a session's
+        assert call(live, "GET", "/v2/", token=base64.b64encode(admin).decode()).status == 200
+    for token in ("", "QVdTOng=", "not base64!"):
+        refused = call(live, "GET", "/v2/", token=token)
+        assert (refused.status, refused.codes()) == (401, ["UNAUTHORIZED"])
+        assert refused.headers["WWW-Authenticate"] == (
+            f'Basic realm="http://{host}/",service="ecr.amazonaws.com"'
+        )
+    repository("app")
+    assert call(live, "GET", "/v2/app/tags/list", token="").status == 401
+
+
+def test_a_role_sessions_registry_calls_are_authorized_as_ecr_actions(live: str) -> None:
+    name = repository("app")
+    arn = ecr().describe_repositories()["repositories"][0]["repositoryArn"]
+    pull_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": arn},
+        ],
+    }
+    role = service_role(live, "builder", "codebuild.amazonaws.com", pull_only)
+    session = iam.assume("codebuild.amazonaws.com", role, REGION, "build-1")
+    token = authorization_token(session.client("ecr"))
+    assert base64.b64decode(token).decode().endswith(session.credentials.access_key)
+    assert call(live, "GET", "/v2/", token=token).status == 200
+    assert call(live, "GET", f"/v2/{name}/manifests/v1", token=token).status == 404
+    refused = call(live, "POST", f"/v2/{name}/blobs/uploads/", token=token)
+    assert (refused.status, refused.codes()) == (403, ["DENIED"])
+    assert refused.json()["errors"][0]["message"] == (
+        f"User: {session.arn} is not authorized to perform: ecr:InitiateLayerUpload on "
+        f"resource: {arn} because no statement of the identity policy allows it"
+    )
 
 
 def test_a_pushed_image_is_the_ecr_image_and_pulls_back(live: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -26,6 +27,19 @@ DEFAULT_ACCOUNT = "123456789012"
 _CLIENTS = threading.Lock()
 """boto3's default session is not thread-safe: builds and executions make clients at once."""
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=60)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Keys to call the emulator with: a role session's, or the emulator's own (no token)."""
+
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+    token: str | None = None
+
+
+OWN = Credentials()
+"""The emulator's own keys: an administrator's, never checked."""
 
 
 def port() -> int:
@@ -46,26 +60,30 @@ def registry_host() -> str:
     return f"{HOST}:{port()}"
 
 
-def client(service: str, region: str) -> Any:
-    """A boto3 client for ``service`` calling the emulator itself."""
+def client(service: str, region: str, credentials: Credentials = OWN) -> Any:
+    """A boto3 client for ``service`` calling the emulator itself with ``credentials``."""
     with _CLIENTS:
         return boto3.client(
             service,  # type: ignore[call-overload]
             endpoint_url=endpoint(),
             region_name=region,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
             config=_CONFIG,
         )
 
 
-def call_environment(region: str) -> dict[str, str]:
-    """What a process the emulator starts (a build, a function) needs to reach it: the AWS CLI
-    and boto3 read ``AWS_ENDPOINT_URL``."""
-    return {
+def call_environment(region: str, credentials: Credentials = OWN) -> dict[str, str]:
+    """What a process the emulator starts (a build, a function) needs to reach it as
+    ``credentials``: the AWS CLI and boto3 read ``AWS_ENDPOINT_URL``."""
+    found = {
         "AWS_ENDPOINT_URL": endpoint(),
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_ACCESS_KEY_ID": credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
+    if credentials.token is not None:
+        found["AWS_SESSION_TOKEN"] = credentials.token
+    return found

@@ -1,5 +1,5 @@
-"""The emulator's WSGI application: moto, with the registry under ``/v2/`` and tap's control
-API under ``/_tap/``.
+"""The emulator's WSGI application: moto behind the authorization step (``gate``), with the
+registry under ``/v2/`` and tap's control API under ``/_tap/``.
 
 moto's dispatcher picks a service from the request's host and signature; registry requests
 (``docker push``) carry neither, so they are routed here first, by path.
@@ -19,7 +19,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Route = Callable[[dict[str, Any]], dict[str, Any]]
 """A control call: the POSTed JSON object in, a JSON object out (``ValueError``: a 400)."""
 
-MODULES = ("registry", "ecs", "events", "codebuild", "lambda_", "codepipeline")
+MODULES = ("registry", "ecs", "events", "codebuild", "lambda_", "codepipeline", "gate")
 """The service modules, in the order their patches are installed."""
 CONTROL_PREFIX = "/_tap/"
 REGISTRY_PREFIX = "/v2"
@@ -60,10 +60,12 @@ def _json(start_response: Callable[..., Any], status: str, body: Mapping[str, An
 
 
 class Application:
-    """Routes ``/v2/`` to the registry, ``/_tap/`` to the control API, the rest to moto."""
+    """Routes ``/v2/`` to the registry, ``/_tap/`` to the control API, the rest to moto (a role
+    session's calls authorized first)."""
 
     def __init__(self, moto: WSGIApp | None = None) -> None:
-        self.moto: WSGIApp = moto or DomainDispatcherApplication(create_backend_app)
+        gate = importlib.import_module("tap_cicd.local.services.gate")
+        self.moto: WSGIApp = gate.Gate(moto or DomainDispatcherApplication(create_backend_app))
         self.routes = routes()
         self.registry: WSGIApp = importlib.import_module("tap_cicd.local.services.registry").wsgi
 

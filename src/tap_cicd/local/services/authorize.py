@@ -5,22 +5,23 @@ queue) as its service principal: the topic's or queue's policy must allow it, an
 topic or queue is encrypted, the key policy must let it use the key. The calls and the
 condition keys AWS sends with each are ``tap_cicd.access.paths``' rows for that path (the
 rule's ``aws:SourceArn`` to SNS and SQS; only the encryption context to KMS for a topic).
+A pipeline target is started as the target's role, which EventBridge assumes.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moto.kms.models import kms_backends
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
 from tap_cicd.access import paths
-from tap_cicd.access.evaluation import Policies, Request, evaluate
-from tap_cicd.access.static import failed_conditions
+from tap_cicd.access.evaluation import Policies, Request
+from tap_cicd.local.services import iam
 
 TOPIC_CALLS = tuple(
     call
@@ -53,6 +54,23 @@ def denied(rule_arn: str, target_arn: str) -> str | None:
     return _first_denied(calls, known, arn.account, arn.region, (policy, kind, key_id))
 
 
+def role_denied(rule_arn: str, target: Mapping[str, Any]) -> str | None:
+    """Why AWS would refuse to start the pipeline ``target`` names for ``rule_arn``: EventBridge
+    assumes the target's role (sending the rule's ARN and account), which must be allowed to
+    start the pipeline; ``None`` when it would start it."""
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html
+    arn = parse_arn(rule_arn)
+    role = str(target.get("RoleArn") or "")
+    sent = {"aws:SourceArn": rule_arn, "aws:SourceAccount": arn.account}
+    try:
+        session = iam.assume("events.amazonaws.com", role, arn.region, uuid.uuid4().hex, sent)
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/create-cloudtrail-S3-source-cli.html
+        iam.authorize(session, "codepipeline:StartPipelineExecution", target["Arn"])
+    except iam.Denied as denied:
+        return str(denied)
+    return None
+
+
 def _first_denied(
     calls: Sequence[paths.Call],
     known: Mapping[Any, str],
@@ -61,7 +79,7 @@ def _first_denied(
     found: tuple[str | None, str, str],
 ) -> str | None:
     policy, kind, key_id = found
-    key = _key(account, region, key_id) if key_id else None
+    key = iam.key(account, region, key_id) if key_id else None
     for call in calls:
         kms = call.action.startswith("kms:")
         if kms and key is None:
@@ -78,18 +96,8 @@ def _first_denied(
             resource_kind=kind,
             key=key[1] if key is not None else None,
         )
-        decision = evaluate(request, policies)
-        if not decision.allowed:
-            hint = failed_conditions(request, policies)
-            reason = f"{decision.reason} ({hint})" if hint else decision.reason
-            return f"{request.principal} {call.action} on {resource}: {reason}"
+        try:
+            iam.decide(request, policies)
+        except iam.Denied as denied:
+            return f"{request.principal} {call.action} on {resource}: {denied.reason}"
     return None
-
-
-def _key(account: str, region: str, key_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The ARN and policy of the key an alias, ARN or id names; ``None`` when there is none."""
-    try:
-        key = kms_backends[account][region].describe_key(key_id)
-    except Exception:  # noqa: BLE001 - an unknown alias or id fails in several ways
-        return None
-    return str(key.arn), json.loads(key.policy)

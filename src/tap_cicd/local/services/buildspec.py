@@ -114,12 +114,17 @@ def _glob(base: Path, pattern: str) -> list[Path]:
         raise PhaseFailed("CLIENT_ERROR", f"invalid artifact path {pattern}: {error}") from error
 
 
-def download(region: str, location: tuple[str, str], target: Path) -> None:
-    """Unzip the input artifact at ``location`` (bucket, key) into ``target``, executable bits
-    kept (``zipfile`` drops them)."""
+def download(
+    region: str,
+    location: tuple[str, str],
+    target: Path,
+    credentials: services.Credentials = services.OWN,
+) -> None:
+    """Unzip the input artifact at ``location`` (bucket, key) into ``target``, read with
+    ``credentials``, executable bits kept (``zipfile`` drops them)."""
     (bucket, key), archive = location, target.with_suffix(".zip")
     try:
-        found = services.client("s3", region).get_object(Bucket=bucket, Key=key)
+        found = services.client("s3", region, credentials).get_object(Bucket=bucket, Key=key)
         archive.write_bytes(found["Body"].read())
         with zipfile.ZipFile(archive) as source:
             for member in source.infolist():
@@ -138,8 +143,11 @@ def upload(
     region: str,
     location: tuple[str, str],
     encryption: tuple[str, str],
+    *,
+    credentials: services.Credentials = services.OWN,
 ) -> dict[str, str]:
     """Zip the artifact's files (modes kept) and put the zip at ``location`` (bucket, key),
+    with ``credentials``,
     encrypted with ``encryption``'s KMS key and tagged with its build ARN (key, build ARN);
     the build's BuildArtifacts. https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html#build-spec.artifacts
     """
@@ -153,7 +161,7 @@ def upload(
         for name, path in files.items():
             archive.write(path, name)
     body, (bucket, key), (kms_key, build_arn) = buffer.getvalue(), location, encryption
-    services.client("s3", region).put_object(
+    services.client("s3", region, credentials).put_object(
         Bucket=bucket,
         Key=key,
         Body=body,
@@ -319,25 +327,41 @@ def run_phase(
     return failure
 
 
-def resolve(kind: str, name: str, region: str) -> str:
-    """A PARAMETER_STORE or SECRETS_MANAGER variable's value (``secret-id[:json-key]``); one
-    that cannot be read fails the phase (DOWNLOAD_SOURCE, on AWS)."""
+def resolve(
+    kind: str, name: str, region: str, credentials: services.Credentials = services.OWN
+) -> str:
+    """A PARAMETER_STORE or SECRETS_MANAGER variable's value (``secret-id[:json-key]``), read
+    with ``credentials``; one that cannot be read fails the phase (DOWNLOAD_SOURCE, on AWS)."""
     try:
         if kind == "PARAMETER_STORE":
-            found = services.client("ssm", region).get_parameter(Name=name, WithDecryption=True)
+            ssm = services.client("ssm", region, credentials)
+            found = ssm.get_parameter(Name=name, WithDecryption=True)
             return str(found["Parameter"]["Value"])
         secret, _, key = name.partition(":")
-        found = services.client("secretsmanager", region).get_secret_value(SecretId=secret)
+        secrets = services.client("secretsmanager", region, credentials)
+        found = secrets.get_secret_value(SecretId=secret)
         return str(json.loads(found["SecretString"])[key] if key else found["SecretString"])
     except (ClientError, KeyError, ValueError) as error:
+        if _denied(error):
+            raise PhaseFailed("Decrypted Variables Error", str(error)) from error
         if kind == "PARAMETER_STORE":
             message = f"parameter does not exist: {name}"
             raise PhaseFailed("Decrypted Variables Error", message) from error
         raise PhaseFailed("Secrets Manager Error", f"{name}: {error}") from error
 
 
+def _denied(error: Exception) -> bool:
+    """Whether ``error`` is an access denial (which the phase reports as it is)."""
+    code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+    return code.startswith("AccessDenied")
+
+
 def variables(
-    spec: Buildspec, project: list[dict[str, str]], overrides: Mapping[str, str], region: str
+    spec: Buildspec,
+    project: list[dict[str, str]],
+    overrides: Mapping[str, str],
+    region: str,
+    credentials: services.Credentials = services.OWN,
 ) -> tuple[dict[str, str], set[str]]:
     """The build's own variables: the start build's ``overrides`` over the project's over the
     buildspec's, those of type PARAMETER_STORE or SECRETS_MANAGER resolved; and the names of
@@ -346,14 +370,14 @@ def variables(
     """
     found = dict(spec.variables)
     for name, parameter in spec.parameter_store.items():
-        found[name] = resolve("PARAMETER_STORE", parameter, region)
+        found[name] = resolve("PARAMETER_STORE", parameter, region, credentials)
     secrets = set()
     for variable in project:
         kind = variable.get("type", "PLAINTEXT")
         if kind == "PLAINTEXT":
             found[variable["name"]] = variable["value"]
         else:
-            found[variable["name"]] = resolve(kind, variable["value"], region)
+            found[variable["name"]] = resolve(kind, variable["value"], region, credentials)
             secrets.add(variable["name"])
     return found | dict(overrides), secrets
 

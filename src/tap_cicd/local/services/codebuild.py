@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto.codebuild.models import CodeBuildBackend, codebuild_backends
 from moto.codebuild.responses import CodeBuildResponse
 from moto.utilities.utils import get_partition
 
-from tap_cicd.local import services
-from tap_cicd.local.services import buildspec, containers
+from tap_cicd.local.services import buildspec, containers, iam
 
 RESET_JOIN_SECONDS = 10.0
 """How long a reset waits for a stopped build's thread."""
@@ -61,9 +61,11 @@ class Build:
     """One build: its record (BatchGetBuilds' shape), its project and what stops it.
     https://docs.aws.amazon.com/codebuild/latest/APIReference/API_Build.html"""
 
-    def __init__(self, request: BuildRequest, project: dict[str, Any], number: int) -> None:
-        self.request, self.project, region = request, project, request.region
-        build_id = f"{request.project_name}:{uuid.uuid4()}"
+    def __init__(
+        self, request: BuildRequest, project: dict[str, Any], number: int, session: iam.Session
+    ) -> None:
+        self.request, self.project, self.session, region = request, project, session, request.region
+        build_id = f"{request.project_name}:{session.arn.rsplit('/AWSCodeBuild-', 1)[-1]}"
         self.record: dict[str, Any] = {
             "id": build_id,
             "arn": f"arn:{get_partition(region)}:codebuild:{region}:{request.account}"
@@ -160,9 +162,7 @@ class Runner:
         self.spec = buildspec.Buildspec(version="0.2", shell="/bin/sh")  # noqa: S604 - none yet
         self.secrets: set[str] = set()
         self.engine: containers.Engine | None = None
-        self.log = containers.Log(
-            services.client("logs", build_.request.region), self.record["logs"]
-        )
+        self.log = containers.Log(build_.session.client("logs"), self.record["logs"])
         self.flushing = threading.Thread(target=self.log.send_until, args=(build_.done,))
         seconds = float(self.record["timeoutInMinutes"]) * 60
         self.timer = threading.Timer(seconds, build_.stop, kwargs={"timed_out": True})
@@ -171,7 +171,6 @@ class Runner:
         """Run the build to its end."""
         self.workspace.mkdir(mode=0o700)
         self.timer.start()
-        self.log.open()  # "created during the PROVISIONING phase" (LogsLocation)
         self.flushing.start()
         phase = "PROVISIONING"
         while phase != "FINALIZING":
@@ -220,17 +219,33 @@ class Runner:
         """The container engine, for a privileged project only (Docker-in-Docker).
         https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ProjectEnvironment.html"""
         self.log.container("Waiting for agent ping")
+        self.open_log()
         if self.record["environment"].get("privilegedMode"):
             try:
                 self.engine = containers.find()
             except containers.NoEngine as error:
                 raise buildspec.PhaseFailed("CLIENT_ERROR", str(error)) from error
 
+    def open_log(self) -> None:
+        """The build's log stream, "created during the PROVISIONING phase" (LogsLocation), as
+        the service role: a role that may not create it fails the phase with CodeBuild's words
+        (from its console; no reference page gives them)."""
+        try:
+            self.log.open()
+        except ClientError as error:
+            raise buildspec.PhaseFailed(
+                "ACCESS_DENIED",
+                f"Service role {self.record['serviceRole']} does not allow AWS CodeBuild to create"
+                f" Amazon CloudWatch Logs log streams for build {self.record['arn']}. Error"
+                f" message: {error.response.get('Error', {}).get('Message', error)}",
+            ) from error
+
     def download_source(self) -> None:
         """The input artifact unzipped into CODEBUILD_SRC_DIR, the buildspec and the variables
         read (a missing parameter fails this phase, as on AWS)."""
         self.log.container(f"CODEBUILD_SRC_DIR={self.source}")
-        buildspec.download(self.request.region, self.request.source, self.source)
+        credentials = self.build.session.credentials
+        buildspec.download(self.request.region, self.request.source, self.source, credentials)
         self.spec = buildspec.load(self.record["source"].get("buildspec") or "", self.source)
         self.log.container("Processing environment variables")
         shared = self.spec.version == "0.2"  # 0.1 runs each command in its own shell
@@ -239,9 +254,15 @@ class Runner:
             self.record["environment"].get("environmentVariables") or [],
             self.request.environment,
             self.request.region,
+            credentials,
         )
         environment = containers.environment(
-            self.record, self.workspace, declared, self.engine, self.log.stream
+            self.record,
+            self.workspace,
+            declared,
+            self.engine,
+            self.log.stream,
+            credentials=credentials,
         )
         self.build.shell = containers.Shell(
             self.spec.shell, self.workspace / "shell", environment, self.source, shared
@@ -267,6 +288,7 @@ class Runner:
                 self.request.region,
                 self.request.artifact,
                 encryption,
+                credentials=self.build.session.credentials,
             )
             self.build.update(artifacts=artifacts)
 
@@ -311,14 +333,27 @@ _ORIGINALS: dict[str, Any] = {}
 
 
 def start(request: BuildRequest) -> str:
-    """Start a build of ``request.project_name`` (KeyError when there is no such project) in a
-    thread; its id."""
+    """Start a build of ``request.project_name`` in a thread, as the project's service role;
+    its id. KeyError when there is no such project, ValueError when CodeBuild may not assume
+    the role."""
     backend = codebuild_backends[request.account][request.region]
     project = copy.deepcopy(backend.codebuild_projects[request.project_name].project_metadata)
+    try:
+        # CodeBuild sends the project's ARN and account when it assumes the role:
+        # https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html
+        session = iam.assume(
+            "codebuild.amazonaws.com",
+            str(project.get("serviceRole", "")),
+            request.region,
+            f"AWSCodeBuild-{uuid.uuid4()}",
+            {"aws:SourceArn": project["arn"], "aws:SourceAccount": request.account},
+        )
+    except iam.Denied as denied:
+        raise ValueError(str(denied)) from denied
     with _LOCK:
         # "For each project, the buildNumber of its first build is 1" (API_Build)
         number = _NUMBERS[project["arn"]] = _NUMBERS.get(project["arn"], 0) + 1
-        build_ = Build(request, project, number)
+        build_ = Build(request, project, number, session)
         _BUILDS[build_.id] = build_
         build_.thread.start()
     return build_.id

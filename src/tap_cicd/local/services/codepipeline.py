@@ -130,6 +130,7 @@ def start_execution(
         trigger={"triggerType": trigger_type, "triggerDetail": trigger_detail},
         mode=str(declaration.get("executionMode") or "SUPERSEDED"),
         variables=defaults | (variables or {}),
+        role_arn=str(declaration.get("roleArn") or ""),
     )
     PIPELINES.of(account, region, name)[execution.id] = execution
     thread = threading.Thread(

@@ -256,10 +256,13 @@ def environment(
     variables: Mapping[str, str],
     engine: Engine | None,
     log_stream: str,
+    *,
+    credentials: services.Credentials = services.OWN,
 ) -> dict[str, str]:
     """A build's environment (``record`` is its BatchGetBuilds record): PATH (the engine's
     shim, the venv's ``aws`` CLI, the system), a HOME and Docker/Podman configuration of its
-    own, its ``variables``, CodeBuild's and what reaches the emulator; nothing else of the
+    own, its ``variables``, CodeBuild's and what reaches the emulator as the build's role
+    (``credentials``); nothing else of the
     emulator's own. https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-env-vars.html
     """
     path: list[str] = []
@@ -292,7 +295,7 @@ def environment(
         **own,
         **variables,
         **codebuild,
-        **services.call_environment(region),
+        **services.call_environment(region, credentials),
     }
 
 
@@ -329,12 +332,15 @@ class Log:
         self.lock, self.sending = threading.Lock(), threading.Lock()
 
     def open(self) -> None:
-        """Create the stream (and the group when it is missing, as CodeBuild does)."""
+        """Create the stream (and the group when it is missing, as CodeBuild does: a role that
+        may not create groups still writes to one that exists)."""
         if self.group is None:
             return
-        with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
+        try:
+            self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+        except self.client.exceptions.ResourceNotFoundException:
             self.client.create_log_group(logGroupName=self.group)
-        self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+            self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def line(self, text: str) -> None:
         """Add one line (CloudWatch Logs refuses an empty message)."""

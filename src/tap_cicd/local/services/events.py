@@ -240,7 +240,11 @@ def _deliver(
     try:
         if sender is None:
             return _by_moto(rule, target, arn, event, transform_input)
-        cause = authorize.denied(rule.arn, target["Arn"]) if arn.service != "codepipeline" else ""
+        cause = (
+            authorize.denied(rule.arn, target["Arn"])
+            if arn.service != "codepipeline"
+            else authorize.role_denied(rule.arn, target)
+        )
         if cause:  # not retried; NO_PERMISSIONS: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
             return DROPPED, _dead_letter(rule, target, shaped, _Failure("NO_PERMISSIONS", cause))[1]
         message = target_input(target, shaped, rule.arn)

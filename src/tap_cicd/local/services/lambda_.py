@@ -7,7 +7,7 @@ extracted once per digest into a cache directory; every invocation is a new proc
 start) with the function's handler, environment and timeout. The process sees the function's
 code, the standard library and the SDK (boto3 and what it requires), as on Lambda's Python
 runtime: nothing else of the emulator, tap_cicd included, so an archive's own modules always
-win. Its AWS calls reach the emulator (``services.call_environment``).
+win. Its AWS calls reach the emulator as its execution role (``iam.Session.environment``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda.utils import get_backend
 
-from tap_cicd.local import services
+from tap_cicd.local.services import iam
 from tap_cicd.local.services.lambda_runtime import Outcome, execute, timestamp
 
 SDK = "boto3"
@@ -85,8 +86,19 @@ def reset() -> None:
         _cache.clear()
 
 
+def assume(function: LambdaFunction) -> iam.Session:
+    """Lambda assumes the function's execution role (its trust policy must allow
+    ``lambda.amazonaws.com``); ``iam.Denied`` when it may not.
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html"""
+    return iam.assume(
+        "lambda.amazonaws.com", str(function.role), function.region, function.function_name
+    )
+
+
 def run(function: LambdaFunction, event: str) -> Invocation:
-    """One invocation of ``function`` with the JSON text ``event``; its log goes to CloudWatch."""
+    """One invocation of ``function`` with the JSON text ``event``, as its execution role
+    (``iam.Denied`` when Lambda may not assume it); its log goes to CloudWatch."""
+    session = assume(function)
     request_id = str(uuid.uuid4())
     group, stream, default_group = _log_target(function)
     code = function.code_bytes
@@ -99,7 +111,7 @@ def run(function: LambdaFunction, event: str) -> Invocation:
         "runtimeDir": str(sdk),
         "event": event,
     }
-    environment = _environment(function, group, stream, task_root, sdk)
+    environment = _environment(function, (group, stream), task_root, sdk, session)
     outcome = execute(environment, task_root, request, float(function.timeout))
     document = _error(outcome, request_id, float(function.timeout))
     if document is None:
@@ -107,7 +119,7 @@ def run(function: LambdaFunction, event: str) -> Invocation:
     else:
         payload, error = json.dumps(document).encode(), UNHANDLED
     events = _log_events(function, outcome, request_id, document)
-    _publish(function.region, group, stream, default_group, events)
+    _publish(session, group, stream, default_group, events)
     return Invocation(200, payload, error, "".join(f"{message}\n" for _, message in events))
 
 
@@ -182,12 +194,17 @@ def _log_target(function: LambdaFunction) -> tuple[str, str, bool]:
 
 
 def _environment(
-    function: LambdaFunction, group: str, stream: str, task_root: Path, sdk: Path
+    function: LambdaFunction,
+    log: tuple[str, str],
+    task_root: Path,
+    sdk: Path,
+    session: iam.Session,
 ) -> dict[str, str]:
     """The function's variables, then Lambda's defined ones (reserved: they win), then what
-    reaches the emulator. Nothing of the emulator's own environment.
+    reaches the emulator: the execution role's session credentials, as Lambda sets them.
+    Nothing of the emulator's own environment.
     https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime"""
-    logging_config = _logging_config(function)
+    logging_config, (group, stream) = _logging_config(function), log
     variables = {
         "LANG": "en_US.UTF-8",
         "PATH": f"{Path(sys.base_prefix) / 'bin'}:/usr/local/bin:/usr/bin/:/bin",
@@ -206,7 +223,7 @@ def _environment(
         # The emulator machine's own AWS configuration stays out, as there is none on Lambda.
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        **services.call_environment(function.region),
+        **session.environment(),
     }
     if logging_config["LogFormat"] == "JSON":
         # https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
@@ -274,25 +291,38 @@ def _ordered(events: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def _publish(
-    region: str, group: str, stream: str, create_group: bool, events: list[tuple[int, str]]
+    session: iam.Session,
+    group: str,
+    stream: str,
+    create_group: bool,
+    events: list[tuple[int, str]],
 ) -> None:
-    """Write the log to its stream. The default group is created when missing, as on a first
-    invocation; a custom one is not (the emulator does not judge whether the function's role
-    could create it): the log of a function whose custom group is missing is dropped."""
-    with contextlib.closing(services.client("logs", region)) as logs:
-        try:
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        except logs.exceptions.ResourceNotFoundException:
-            if not create_group:
-                return
-            logs.create_log_group(logGroupName=group)
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        for first in range(0, len(events), LOG_BATCH):
-            batch = [
-                {"timestamp": moment, "message": message}
-                for moment, message in events[first : first + LOG_BATCH]
-            ]
-            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+    """Write the log to its stream as the execution role. The default group is created when
+    missing, as on a first invocation; a custom one is not: the log of a function whose custom
+    group is missing, or whose role may not write it, is dropped (Lambda sends logs only with
+    the role's permissions: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
+    """
+    with contextlib.closing(session.client("logs")) as logs, contextlib.suppress(ClientError):
+        _write_log(logs, (group, stream), create_group, events)
+
+
+def _write_log(
+    logs: Any, where: tuple[str, str], create_group: bool, events: list[tuple[int, str]]
+) -> None:
+    group, stream = where
+    try:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs.exceptions.ResourceNotFoundException:
+        if not create_group:
+            return
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    for first in range(0, len(events), LOG_BATCH):
+        batch = [
+            {"timestamp": moment, "message": message}
+            for moment, message in events[first : first + LOG_BATCH]
+        ]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
 # --- moto -------------------------------------------------------------------------------------
@@ -321,9 +351,15 @@ def _invoke_api(
     if kind == "DryRun":
         return b""
     if kind == "Event":
-        threading.Thread(target=run, args=(self, event), daemon=True).start()
+        threading.Thread(target=_run_in_background, args=(self, event), daemon=True).start()
         return b""
-    result = run(self, event)
+    try:
+        result = run(self, event)
+    except iam.Denied as denied:
+        # CreateFunction's words for a role Lambda cannot assume:
+        # https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-deployment.html
+        message = f"The role defined for the function cannot be assumed by Lambda. {denied}"
+        raise LambdaClientError("InvalidParameterValueException", message) from denied
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     tail = result.log.encode()[-TAIL_BYTES:]
@@ -331,6 +367,12 @@ def _invoke_api(
     response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
     response_headers["x-amz-executed-version"] = str(self.version)
     return result.payload
+
+
+def _run_in_background(function: LambdaFunction, event: str) -> None:
+    """An ``Event`` invocation: one Lambda cannot make (its role) is dropped."""
+    with contextlib.suppress(iam.Denied):
+        run(function, event)
 
 
 def _init(

@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tap_cicd.local import services
-from tap_cicd.local.services import codebuild
+from botocore.exceptions import ClientError
+
+from tap_cicd.local.services import codebuild, iam
 from tap_cicd.local.services.pipeline_base import (
     POLL_SECONDS,
     ActionError,
@@ -36,11 +37,13 @@ def source_s3(execution: Execution, run: ActionRun, store: Store) -> None:
     """Copy the newest version of the source object into the artifact store; export ``ETag``
     and ``VersionId``. https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html
     """
-    s3 = services.client("s3", execution.region)
+    s3 = run.caller.client("s3")
     bucket, key = run.resolved["S3Bucket"], run.resolved["S3ObjectKey"]
     try:
         source = s3.get_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as error:
+    except ClientError as error:
+        if denied(error):
+            raise
         raise ActionError(
             "ConfigurationError", f"the object s3://{bucket}/{key} cannot be read: {error}"
         ) from error
@@ -81,6 +84,11 @@ def build(execution: Execution, run: ActionRun, store: Store, stopped: threading
         initiator=f"codepipeline/{execution.pipeline}",
         environment={item["name"]: item["value"] for item in overrides},
     )
+    # CodePipeline starts the build and reads it as the pipeline role:
+    # https://docs.aws.amazon.com/codepipeline/latest/userguide/security-iam.html#how-to-update-role-new-services
+    project = f"arn:aws:codebuild:{execution.region}:{execution.account}:project/"
+    for action in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
+        iam.authorize(run.caller, action, project + request.project_name)
     try:
         build_id = codebuild.start(request)
     except (KeyError, ValueError) as error:
@@ -129,6 +137,21 @@ def build_failure(record: Mapping[str, Any]) -> str:
     )
 
 
+def denied(error: ClientError) -> bool:
+    """Whether a call failed as AWS refuses one (``AccessDenied``, ``AccessDeniedException``)."""
+    return str(error.response.get("Error", {}).get("Code", "")).startswith("AccessDenied")
+
+
+def permissions(reason: str) -> dict[str, str]:
+    """CodePipeline's error for an action its role may not carry out (the console's wording,
+    seen in its output; no reference page gives it)."""
+    return {
+        "code": "JobFailed",
+        "message": "Insufficient permissions: The provided role does not have permissions to"
+        f" perform this action. Underlying error: {reason}"[:5000],
+    }
+
+
 Runner = Callable[[Execution, ActionRun, Store, threading.Event], None]
 
 RUNNERS: dict[tuple[str, str], Runner] = {
@@ -158,7 +181,18 @@ def run_action(
             key: execution.resolve(str(value))
             for key, value in (run.declaration.get("configuration") or {}).items()
         }
+        # CodePipeline acts as its service role (its trust policy names no source keys):
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/security-iam.html#how-to-custom-role
+        run.session = iam.assume(
+            "codepipeline.amazonaws.com", execution.role_arn, execution.region, run.id
+        )
         runner(execution, run, store, stopped)
+    except iam.Denied as error:
+        run.finish(FAILED, run.summary, permissions(str(error)))
+    except ClientError as error:  # a call the runner made as the pipeline role
+        message = str(error.response.get("Error", {}).get("Message", error))
+        unavailable = {"code": "SystemUnavailable", "message": f"ClientError: {error}"}
+        run.finish(FAILED, run.summary, permissions(message) if denied(error) else unavailable)
     except ActionError as error:
         run.finish(FAILED, run.summary, {"code": error.code, "message": error.message[:5000]})
     except ValueError as error:  # an unresolved variable, a malformed configuration

@@ -11,8 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from tap_cicd.local import services
-from tap_cicd.local.services import lambda_
+from tap_cicd.local.services import iam, lambda_
 from tap_cicd.local.services.pipeline_base import (
     POLL_SECONDS,
     ActionError,
@@ -66,7 +65,7 @@ def approval(execution: Execution, run: ActionRun, stopped: threading.Event) -> 
                 "customData": run.resolved.get("CustomData", ""),
             },
         }
-        services.client("sns", execution.region).publish(
+        run.caller.client("sns").publish(
             TopicArn=topic,
             Subject=f"APPROVAL NEEDED: AWS CodePipeline {execution.pipeline} for action {run.name}"[
                 :100
@@ -109,11 +108,11 @@ def _job_event(
         "actionConfiguration": {"configuration": dict(run.resolved)},
         "inputArtifacts": artifact,
         "outputArtifacts": [],
-        # The emulator's keys; on AWS these are the pipeline role's temporary credentials.
+        # The pipeline role's session: the function reads the artifacts as the pipeline.
         "artifactCredentials": {
-            "accessKeyId": services.ACCESS_KEY,
-            "secretAccessKey": services.SECRET_KEY,
-            "sessionToken": f"emulator-session-{job_id}",
+            "accessKeyId": run.caller.credentials.access_key,
+            "secretAccessKey": run.caller.credentials.secret_key,
+            "sessionToken": run.caller.credentials.token,
         },
     }
     if store.key_id is not None:
@@ -129,6 +128,14 @@ def invoke(execution: Execution, run: ActionRun, store: Store, stopped: threadin
     """
     run.inputs = [artifact_location(artifact) for artifact in inputs_of(execution, run)]
     function = run.resolved["FunctionName"]
+    # The pipeline role invokes the function (the function's policy may allow it too):
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-codepipeline.html
+    arn = (
+        function
+        if function.startswith("arn:")
+        else (f"arn:aws:lambda:{execution.region}:{execution.account}:function:{function}")
+    )
+    iam.authorize(run.caller, "lambda:InvokeFunction", arn)
     continuation: str | None = None
     for _ in range(MAX_CONTINUATIONS):
         job_id = str(uuid.uuid4())

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tap_cicd.local.services import iam
+
 IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
 """Execution, stage and action statuses (the API's PipelineExecutionStatus values).
 https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineExecution.html"""
@@ -60,6 +62,15 @@ class ActionRun:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    session: iam.Session | None = field(default=None, repr=False)
+    """The pipeline role's session the action runs as (``pipeline_actions.run_action``)."""
+
+    @property
+    def caller(self) -> iam.Session:
+        """The session; only set once the action started."""
+        if self.session is None:
+            raise ValueError(f"the action {self.name} has not started")
+        return self.session
 
     @property
     def name(self) -> str:
@@ -105,6 +116,8 @@ class Execution:
     trigger: dict[str, str]
     mode: str
     variables: dict[str, str] = field(default_factory=dict)
+    role_arn: str = ""
+    """The pipeline's service role: each action runs as a session of it."""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str = IN_PROGRESS
     summary: str | None = None

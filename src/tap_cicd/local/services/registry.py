@@ -4,9 +4,9 @@ https://github.com/opencontainers/distribution-spec/blob/main/spec.md
 
 Repository URIs point here (``registry_store.install``), so a plain ``docker push`` of a
 repository's URI lands in the repository ``DescribeImages`` and the deploy step read. Any
-credentials, or none, are accepted: ``docker login`` with ``GetAuthorizationToken``'s password
-succeeds, as it does against ECR. What is kept, and how it meets moto's ECR backend, is
-``registry_store``'s.
+request needs ``GetAuthorizationToken``'s credentials (``docker login``), and a role session's
+requests are authorized as ECR's actions (``registry_auth``). What is kept, and how it meets
+moto's ECR backend, is ``registry_store``'s.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from moto.ecr.models import ECRBackend, Repository
 from werkzeug.wrappers import Request, Response
 
 from tap_cicd.local import services
+from tap_cicd.local.services import registry_auth
 from tap_cicd.local.services import registry_store as store
 from tap_cicd.local.services.registry_store import DIGEST, RegistryError, error
 
@@ -189,7 +190,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
 
 def _dispatch(request: Request) -> Response:
     if request.path in ("/v2", "/v2/"):
-        # Any credentials or none: spec.md#determining-support.
+        # spec.md#determining-support: 200 once authenticated.
+        registry_auth.caller(request, "")
         return Response(b"{}", 200, content_type="application/json")
     matched = ROUTE.fullmatch(request.path)
     if matched is None:
@@ -213,6 +215,9 @@ def _dispatch(request: Request) -> Response:
     handler = HANDLERS.get((kind, request.method))
     if handler is None:
         raise error(405, "UNSUPPORTED", f"{request.method} is not supported on {request.path}")
+    session = registry_auth.caller(request, found[0].region_name)
+    if session is not None:
+        registry_auth.authorize(session, kind, request.method, found[1].arn)
     return handler(request, Target(found[0], found[1], value))
 
 
@@ -224,6 +229,12 @@ def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
     except RegistryError as failure:
         body = json.dumps({"errors": failure.errors})
         response = Response(body, failure.status, content_type="application/json")
+        if failure.status == 401:
+            # ECR's challenge: https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html
+            realm = f"http://{services.registry_host()}/"
+            response.headers["WWW-Authenticate"] = (
+                f'Basic realm="{realm}",service="ecr.amazonaws.com"'
+            )
     response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
     return response(environ, start_response)
 

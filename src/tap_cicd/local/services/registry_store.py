@@ -11,6 +11,7 @@ fills and ``BatchCheckLayerAvailability`` reads. A manifest is an image of moto'
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -336,10 +337,18 @@ def _describe_image_scan_findings(
     return dict(answer)
 
 
+TOKEN_MARK = "-auth-token"  # noqa: S105 - a marker in the token, not a secret
+"""moto's password is ``<registry id>-auth-token``; the emulator's adds ``-<access key>``."""
+
+
 def _get_authorization_token(self: ECRResponse) -> Any:
-    """moto's token, whose ``proxyEndpoint`` is the emulator's registry (``docker login``)."""
+    """moto's token, whose ``proxyEndpoint`` is the emulator's registry (``docker login``) and
+    whose password names the caller's access key (``registry_auth`` acts as its session)."""
     answer = _ORIGINALS["get_authorization_token"](self)
     for data in answer.result["authorizationData"]:
+        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        secret = f"{password}-{self.get_access_key()}"
+        data["authorizationToken"] = base64.b64encode(f"{user}:{secret}".encode()).decode()
         data["proxyEndpoint"] = f"http://{services.registry_host()}"
     return answer
 

@@ -1,0 +1,255 @@
+"""The emulator's authorization step: every AWS call made with a role session's credentials is
+authorized as AWS would before moto sees it, and a refusal gets AWS's access-denied answer.
+
+The call's IAM action and resource come from ``operations``; the calls AWS makes for it on the
+caller's behalf or its own (a service using an encrypted resource's KMS key, passing a role) are
+``implied``, with the condition keys AWS sends on them (``tap_cicd.access.paths``' rows for the
+pipeline's path). Calls made with the emulator's own keys pass unchecked. Each refusal is kept
+for ``/_tap/iam/denials``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from moto.logs.models import logs_backends
+from moto.s3.models import s3_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+from moto.utilities.arns import parse_arn
+
+from tap_cicd.local.services import denials, iam, operations
+from tap_cicd.local.services.operations import Access, Operation
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Implied:
+    """A call AWS makes for the caller's one: as the caller (``service`` empty) or as the
+    service's own principal on a key."""
+
+    action: str
+    resource: str
+    context: dict[str, str]
+    service: str = ""
+
+
+def _key_use(
+    actions: tuple[str, ...], key_id: str, via: str, context: tuple[str, str], account: str
+) -> list[Implied]:
+    """A service using a key for the caller: ``kms:ViaService``, ``kms:CallerAccount`` and the
+    service's encryption context. https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+    """
+    keys = {
+        f"kms:EncryptionContext:{context[0]}": context[1],
+        "kms:ViaService": via,
+        "kms:CallerAccount": account,
+    }
+    return [Implied(action, key_id, dict(keys)) for action in actions]
+
+
+def _s3(operation: Operation, access: Access, session: iam.Session) -> list[Implied]:
+    """S3 encrypts a new object with the bucket's or the request's KMS key, and decrypts an
+    encrypted object it returns, as the caller; with an S3 Bucket Key the encryption context is
+    the bucket's ARN, else the object's.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+    """
+    bucket_name, _, key_name = access.resource.split(":::", 1)[1].partition("/")
+    bucket = s3_backends[session.account][iam.PARTITION].get_bucket(bucket_name)
+    via = f"s3.{session.region}.amazonaws.com"
+    if access.action == "s3:PutObject" and operation.name != "UploadPart":
+        default = (bucket.encryption or {}).get("Rule", {})
+        by_default = default.get("ApplyServerSideEncryptionByDefault", {})
+        algorithm = operation.params.get("ServerSideEncryption") or by_default.get("SSEAlgorithm")
+        key_id = operation.params.get("SSEKMSKeyId") or by_default.get("KMSMasterKeyID")
+        bucket_key = str(
+            operation.params.get("BucketKeyEnabled") or default.get("BucketKeyEnabled") or ""
+        )
+        used: tuple[str, ...] = ("kms:GenerateDataKey",)
+    elif access.action in {"s3:GetObject", "s3:GetObjectVersion"} and operation.name != (
+        "HeadObject"
+    ):
+        found = bucket.keys.get(key_name)
+        algorithm = getattr(found, "encryption", None)
+        key_id = getattr(found, "kms_key_id", None)
+        bucket_key = str(getattr(found, "bucket_key_enabled", None) or "")
+        used = ("kms:Decrypt",)
+    else:
+        return []
+    if algorithm != "aws:kms" or not key_id:
+        return []  # not KMS, or S3's AWS managed key (whose policy tap cannot see)
+    arn = f"arn:aws:s3:::{bucket_name}"
+    context = arn if bucket_key.lower() == "true" else f"{arn}/{key_name}"
+    return _key_use(used, key_id, via, ("aws:s3:arn", context), session.account)
+
+
+def _topic(access: Access, session: iam.Session) -> list[Implied]:
+    """Publishing to an encrypted topic: SNS uses the key for the publisher.
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#send-to-encrypted-topic
+    """
+    arn = parse_arn(access.resource)
+    topic = sns_backends[arn.account][arn.region].get_topic(access.resource)
+    key_id = getattr(topic, "kms_master_key_id", None)
+    if not key_id:
+        return []
+    actions = ("kms:GenerateDataKey", "kms:Decrypt")
+    via = f"sns.{session.region}.amazonaws.com"
+    return _key_use(actions, key_id, via, ("aws:sns:topicArn", access.resource), session.account)
+
+
+def _queue(access: Access, session: iam.Session) -> list[Implied]:
+    """Sending to (receiving from) an encrypted queue: SQS uses the key for the caller.
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#send-to-encrypted-queue
+    """
+    arn = parse_arn(access.resource)
+    queue = sqs_backends[arn.account][arn.region].get_queue(arn.resource_id)
+    key_id = getattr(queue, "kms_master_key_id", None)
+    if not key_id:
+        return []
+    sending = access.action.startswith("sqs:SendMessage")
+    actions = ("kms:GenerateDataKey", "kms:Decrypt") if sending else ("kms:Decrypt",)
+    via = f"sqs.{session.region}.amazonaws.com"
+    return _key_use(actions, key_id, via, ("aws:sqs:arn", access.resource), session.account)
+
+
+def _log_group(access: Access) -> list[Implied]:
+    """CloudWatch Logs encrypts what is written to a group with the group's key, as its own
+    service principal, the group's ARN as the encryption context.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    """
+    arn = parse_arn(access.resource)
+    group_name = arn.resource_id.split(":log-stream:")[0]
+    group_arn = access.resource.split(":log-stream:")[0]
+    group = logs_backends[arn.account][arn.region].groups.get(group_name)
+    key_id = getattr(group, "kms_key_id", None)
+    if not key_id:
+        return []
+    service = f"logs.{arn.region}.amazonaws.com"
+    context = {"kms:EncryptionContext:aws:logs:arn": group_arn}
+    return [Implied("kms:GenerateDataKey", key_id, context, service)]
+
+
+def _passed_roles(operation: Operation) -> list[Implied]:
+    """A task definition's roles are passed to ECS's tasks.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_PassedToService
+    """
+    roles = [operation.params.get(name) for name in ("executionRoleArn", "taskRoleArn")]
+    passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    return [Implied("iam:PassRole", str(role), dict(passed)) for role in roles if role]
+
+
+def implied(operation: Operation, access: Access, session: iam.Session) -> list[Implied]:
+    """What AWS also authorizes for ``access`` (nothing when the resource is not there: the
+    call itself reports that)."""
+    service = access.action.partition(":")[0]
+    finder = _IMPLIED.get(service if service == "s3" else access.action)
+    if finder is None:
+        return []
+    try:
+        return finder(operation, access, session)
+    except Exception:  # noqa: BLE001 - a missing bucket, topic, queue or group
+        return []
+
+
+_IMPLIED: dict[str, Callable[[Operation, Access, iam.Session], list[Implied]]] = {
+    "s3": _s3,
+    "sns:Publish": lambda _operation, access, session: _topic(access, session),
+    **dict.fromkeys(
+        ("sqs:SendMessage", "sqs:SendMessageBatch", "sqs:ReceiveMessage"),
+        lambda _operation, access, session: _queue(access, session),
+    ),
+    "logs:PutLogEvents": lambda _operation, access, _session: _log_group(access),
+    "ecs:RegisterTaskDefinition": lambda operation, _access, _session: _passed_roles(operation),
+}
+"""The calls whose resource (or request) may need another authorized, by action or service."""
+
+
+def check(operation: Operation, session: iam.Session) -> None:
+    """Authorize ``operation`` made as ``session``, and what AWS makes for it: ``Denied`` if AWS
+    would refuse any of it."""
+    for access in operations.accesses(operation, session.account, session.region):
+        iam.authorize(session, access.action, access.resource)
+        for call in implied(operation, access, session):
+            if call.service:
+                where = (session.account, session.region)
+                iam.authorize_service(
+                    call.service, call.action, call.resource, where=where, context=call.context
+                )
+            else:
+                iam.authorize(session, call.action, call.resource, call.context)
+
+
+_LOCK = threading.Lock()
+_DENIALS: list[dict[str, str]] = []
+
+
+def record(denied: iam.Denied) -> None:
+    """Keep a refusal for ``/_tap/iam/denials``."""
+    with _LOCK:
+        _DENIALS.append(
+            {
+                "principal": denied.principal,
+                "action": denied.action,
+                "resource": denied.resource,
+                "reason": denied.reason,
+                "message": str(denied),
+            }
+        )
+
+
+def denials_seen(_body: dict[str, Any]) -> dict[str, Any]:
+    """``/_tap/iam/denials``: every call refused so far, oldest first."""
+    with _LOCK:
+        return {"denials": list(_DENIALS)}
+
+
+ROUTES = {"iam/denials": denials_seen}
+
+
+def reset() -> None:
+    """Forget the refusals."""
+    with _LOCK:
+        _DENIALS.clear()
+
+
+def install() -> None:
+    """Nothing to patch: ``app.Application`` puts ``Gate`` in front of moto."""
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request's body, left readable for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class Gate:
+    """A WSGI step in front of ``app``: a role session's calls are authorized first."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        found = operations.credentials(environ)
+        session = iam.session_of(found[0], found[1]) if found is not None else None
+        if session is None:
+            return self.app(environ, start_response)
+        operation = operations.identify(environ, _body(environ))
+        if operation is None:
+            return self.app(environ, start_response)
+        try:
+            check(operation, session)
+        except iam.Denied as denied:
+            record(denied)
+            status, headers, payload = denials.access_denied(operation, str(denied))
+            start_response(status, headers)
+            return [payload]
+        return self.app(environ, start_response)
