@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto.codebuild.models import CodeBuildBackend, codebuild_backends
 
 from tap_cicd.local import services
-from tap_cicd.local.services import buildspec, codebuild, containers
+from tap_cicd.local.services import buildspec, codebuild, codebuild_api, containers
 
 from .conftest import client, service_role
 
@@ -260,8 +260,8 @@ def test_a_project_keeps_its_encryption_key(live: str) -> None:
 def test_install_is_idempotent() -> None:
     codebuild.install()
     codebuild.install()
-    assert CodeBuildBackend.batch_get_builds is codebuild._batch_get_builds
-    assert codebuild._ORIGINALS["batch_get_builds"] is not codebuild._batch_get_builds
+    assert CodeBuildBackend.batch_get_builds is codebuild_api._batch_get_builds
+    assert codebuild_api._ORIGINALS["batch_get_builds"] is not codebuild_api._batch_get_builds
 
 
 FAIL = "    {phase}:\n      commands: [{commands}]\n"

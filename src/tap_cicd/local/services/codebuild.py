@@ -10,6 +10,7 @@ https://docs.aws.amazon.com/codebuild/latest/userguide/concepts.html#concepts-ho
 from __future__ import annotations
 
 import copy
+import importlib
 import shutil
 import tempfile
 import threading
@@ -21,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.codebuild.models import CodeBuildBackend, codebuild_backends
-from moto.codebuild.responses import CodeBuildResponse
+from moto.codebuild.models import codebuild_backends
 from moto.utilities.utils import get_partition
 
 from tap_cicd.local.services import buildspec, containers, iam
@@ -233,12 +233,10 @@ class Runner:
         try:
             self.log.open()
         except ClientError as error:
-            raise buildspec.PhaseFailed(
-                "ACCESS_DENIED",
-                f"Service role {self.record['serviceRole']} does not allow AWS CodeBuild to create"
-                f" Amazon CloudWatch Logs log streams for build {self.record['arn']}. Error"
-                f" message: {error.response.get('Error', {}).get('Message', error)}",
-            ) from error
+            role, said = self.record["serviceRole"], error.response.get("Error", {}).get("Message")
+            message = f"Service role {role} does not allow AWS CodeBuild to create Amazon"
+            message += f" CloudWatch Logs log streams for build {self.record['arn']}. Error"
+            raise buildspec.PhaseFailed("ACCESS_DENIED", f"{message} message: {said}") from error
 
     def download_source(self) -> None:
         """The input artifact unzipped into CODEBUILD_SRC_DIR, the buildspec and the variables
@@ -329,7 +327,6 @@ def _run(build_: Build) -> None:
 _LOCK = threading.Lock()
 _BUILDS: dict[str, Build] = {}
 _NUMBERS: dict[str, int] = {}
-_ORIGINALS: dict[str, Any] = {}
 
 
 def start(request: BuildRequest) -> str:
@@ -375,49 +372,18 @@ def wait(build_id: str, timeout: float) -> dict[str, Any]:
     return found.snapshot()
 
 
-def _ours(backend: CodeBuildBackend, project: str | None = None) -> list[Build]:
-    """The backend's builds (of ``project``), newest first: ListBuildsForProject's default
-    order. https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html"""
-    where = (backend.account_id, backend.region_name)
+def builds_of(account: str, region: str, project: str | None = None) -> list[Build]:
+    """The builds of an account and region (of ``project``), newest first: ListBuildsForProject's
+    default order. https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html"""
+    where = (account, region)
     with _LOCK:
         found = [b for b in _BUILDS.values() if (b.request.account, b.request.region) == where]
     return [b for b in reversed(found) if project in (None, b.request.project_name)]
 
 
-def _batch_get_builds(self: CodeBuildBackend, ids: list[str]) -> list[dict[str, Any]]:
-    ours = {b.id: b.snapshot() for b in _ours(self) if b.id in ids}
-    theirs = _ORIGINALS["batch_get_builds"](self, [i for i in ids if i not in ours])
-    found = {b["id"]: b for b in theirs} | ours
-    return [found[i] for i in dict.fromkeys(ids) if i in found]
-
-
-def _list_builds_for_project(self: CodeBuildBackend, project_name: str) -> list[str]:
-    ours = [b.id for b in _ours(self, project_name)]
-    return ours + list(_ORIGINALS["list_builds_for_project"](self, project_name))
-
-
-def _create_project(self: CodeBuildResponse) -> Any:
-    """moto's CreateProject drops ``encryptionKey`` (it reports the S3 managed key); AWS keeps
-    the project's key and encrypts the build's artifacts with it.
-    https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html"""
-    result = _ORIGINALS["create_project"](self)
-    if self._get_param("encryptionKey"):
-        project = self.codebuild_backend.codebuild_projects[self._get_param("name")]
-        project.project_metadata["encryptionKey"] = self._get_param("encryptionKey")
-    return result
-
-
 def install() -> None:
-    """Report ``start``'s builds through BatchGetBuilds and ListBuildsForProject, and keep a
-    project's encryption key (idempotent)."""
-    if _ORIGINALS:
-        return
-    _ORIGINALS["batch_get_builds"] = CodeBuildBackend.batch_get_builds
-    _ORIGINALS["list_builds_for_project"] = CodeBuildBackend.list_builds_for_project
-    _ORIGINALS["create_project"] = CodeBuildResponse.create_project
-    CodeBuildBackend.batch_get_builds = _batch_get_builds  # type: ignore[method-assign]
-    CodeBuildBackend.list_builds_for_project = _list_builds_for_project  # type: ignore[method-assign]
-    CodeBuildResponse.create_project = _create_project  # type: ignore[method-assign]
+    """Patch moto's CodeBuild (``codebuild_api``)."""
+    importlib.import_module("tap_cicd.local.services.codebuild_api").install()
 
 
 def reset() -> None:
