@@ -257,6 +257,17 @@ def published(aws: Any, outputs: dict[str, str]) -> Iterator[Published]:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    # SNS delivers only where the queue policy lets the topic send (on AWS as on the emulator).
+    # https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": outputs["notificationTopicArn"]}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     subscription = sns.subscribe(
         TopicArn=outputs["notificationTopicArn"],
         Protocol="sqs",

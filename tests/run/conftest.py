@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tap_cicd import documents
 from tap_cicd.local.clients import Clients
 from tap_cicd.local.emulator import Emulator, EmulatorInfo
 from tap_cicd.local.services import containers
@@ -151,9 +152,9 @@ def stack(session_home: Path, tmp_path: Path) -> Deployed:
     sqs = clients("sqs")
     deployed.queue_url = sqs.create_queue(QueueName="tap-run-notifications")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=deployed.queue_url, AttributeNames=["QueueArn"])
-    clients("sns").subscribe(
-        TopicArn=deployed.outputs["notificationTopicArn"],
-        Protocol="sqs",
-        Endpoint=arn["Attributes"]["QueueArn"],
-    )
+    queue_arn, topic = arn["Attributes"]["QueueArn"], deployed.outputs["notificationTopicArn"]
+    # SNS delivers only where the queue policy lets the topic send.
+    policy = json.dumps(documents.subscriber_queue_policy(queue_arn, topic))
+    sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"Policy": policy})
+    clients("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     return deployed

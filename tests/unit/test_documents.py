@@ -253,6 +253,14 @@ def test_queue_policy_only_rule_may_send() -> None:
     assert deny["Effect"] == "Deny"
 
 
+def test_a_subscriber_queue_takes_only_the_topics_deliveries() -> None:
+    allow, deny = statements(d.subscriber_queue_policy("arn:queue", "arn:topic"))
+    assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert (allow["Action"], allow["Resource"]) == ("sqs:SendMessage", "arn:queue")
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": "arn:topic"}}
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def test_lifecycle_rules_expire_and_abort() -> None:
     rules = {r["id"]: r for r in d.bucket_lifecycle_rules(90, 30)}
     assert rules["expire-old-objects"]["expiration"] == {"days": 90}

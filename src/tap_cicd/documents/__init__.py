@@ -41,6 +41,7 @@ from tap_cicd.documents.resources import (
     ecr_lifecycle_policy,
     key_policy,
     queue_policy,
+    subscriber_queue_policy,
     tls_only_bucket_policy,
     topic_policy,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "rollout_statements",
     "source_upload_pattern",
     "start_pipeline_policy",
+    "subscriber_queue_policy",
     "task_execution_role_policy",
     "tls_only_bucket_policy",
     "topic_policy",

@@ -193,3 +193,20 @@ def queue_policy(queue_arn: str, rule_arns: list[str]) -> Document:
         },
         deny_insecure_transport("sqs:*", queue_arn),
     )
+
+
+def subscriber_queue_policy(queue_arn: str, topic_arn: str) -> Document:
+    """A queue subscribed to the stack's topic: only that topic may send to it (SNS sends the
+    topic's ARN as ``aws:SourceArn``), and only over TLS.
+    https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html"""
+    return policy(
+        {
+            "Sid": "TopicDeliveries",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        },
+        deny_insecure_transport("sqs:*", queue_arn),
+    )

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moto.sns.models import Subscription
+
 from tap_cicd import documents
-from tap_cicd.local.services import events
+from tap_cicd.local.services import authorize, events, gate
 
 from .test_events import (
     ACCOUNT,
@@ -49,6 +51,8 @@ def notify(topic: str, dlq: str) -> None:
 
 def subscribed(topic: str) -> str:
     url, arn = queue("subscriber")
+    policy = documents.subscriber_queue_policy(arn, topic)
+    client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     return url
 
@@ -142,3 +146,75 @@ def test_a_key_the_emulator_does_not_hold_is_not_checked(live: str) -> None:
 
     assert [item["outcome"] for item in events.deliveries()] == ["delivered"]
     assert len(received(url)) == 1
+
+
+# --- SNS -> SQS ---------------------------------------------------------------------------------
+
+
+def denials() -> list[dict[str, str]]:
+    return list(gate.denials_seen({})["denials"])
+
+
+def publish(topic: str) -> None:
+    client("sns").publish(TopicArn=topic, Message="hello")
+
+
+def test_sns_delivers_only_where_the_queue_policy_lets_the_topic_send(live: str) -> None:
+    topic = client("sns").create_topic(Name="notifications")["TopicArn"]
+    url, arn = queue("reader")  # its policy lets only EventBridge send
+    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    publish(topic)
+    assert received(url) == []
+    [refused] = denials()
+    assert (refused["principal"], refused["action"], refused["resource"]) == (
+        "sns.amazonaws.com",
+        "sqs:SendMessage",
+        arn,
+    )
+    assert refused["reason"] == "no statement of the queue policy allows it"
+
+    policy = documents.subscriber_queue_policy(arn, topic)
+    client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    publish(topic)
+    [message] = received(url)
+    assert json.loads(message["Body"])["Message"] == "hello"
+
+
+def test_an_encrypted_subscriber_needs_a_key_policy_that_lets_sns_use_the_key(live: str) -> None:
+    topic = client("sns").create_topic(Name="notifications")["TopicArn"]
+    url, arn = queue("reader")
+    root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}
+    owner_only = {
+        "Version": "2012-10-17",
+        "Statement": [{**root, "Action": "kms:*", "Resource": "*"}],
+    }
+    kms = client("kms")
+    key_id = kms.create_key(Policy=json.dumps(owner_only))["KeyMetadata"]["KeyId"]
+    policy = json.dumps(documents.subscriber_queue_policy(arn, topic))
+    client("sqs").set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": policy, "KmsMasterKeyId": key_id}
+    )
+    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    publish(topic)
+    assert received(url) == []
+    [refused] = denials()
+    assert refused["action"] == "kms:GenerateDataKey"
+    assert refused["reason"].startswith("no statement of the key policy allows it")
+
+    sns_use = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+    }
+    both = {"Version": "2012-10-17", "Statement": [owner_only["Statement"][0], sns_use]}
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(both))
+    publish(topic)
+    assert len(received(url)) == 1
+
+
+def test_the_subscription_patch_is_installed_once() -> None:
+    authorize.install()
+    authorize.install()
+    assert Subscription.publish is authorize._deliver

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tap_cicd import documents
 from tap_cicd.local.services import codebuild, codepipeline, events, lambda_, pipeline_jobs
 from tap_cicd.local.services.pipeline_model import ActionRun, UnresolvedVariable
 
@@ -495,6 +496,8 @@ def test_an_approval_is_announced_and_waits_for_its_result(
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    policy = documents.subscriber_queue_policy(queue_arn, topic)
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(policy)})
     sns.subscribe(
         TopicArn=topic,
         Protocol="sqs",

@@ -147,6 +147,13 @@ def queue(name: str) -> tuple[str, str]:
     return url, arn
 
 
+def subscribe(topic: str, url: str, arn: str, **attributes: str) -> None:
+    """Subscribe the queue to the topic, its policy letting the topic send, as AWS requires."""
+    policy = documents.subscriber_queue_policy(arn, topic)
+    client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+
+
 def new_topic(name: str, rule_name: str, **attributes: str) -> str:
     """A topic whose policy lets the rule ``rule_name`` publish (the stack's topic policy)."""
     arn = str(client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"])
@@ -243,13 +250,8 @@ def test_notification_reaches_raw_and_enveloped_sqs_subscribers(live: str) -> No
     raw_url, raw_arn = queue("raw")
     enveloped_url, enveloped_arn = queue("enveloped")
     dlq_url, dlq_arn = queue("events-dlq")
-    client("sns").subscribe(
-        TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=raw_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=enveloped_arn)
+    subscribe(topic, raw_url, raw_arn, RawMessageDelivery="true")
+    subscribe(topic, enveloped_url, enveloped_arn)
     rule_arn = rule(
         "tap-pipeline-state-dev",
         documents.pipeline_state_pattern(PIPELINE_ARN),
@@ -554,7 +556,7 @@ def test_a_failed_dead_letter_drops_the_event(live: str) -> None:
 def test_a_failing_subscription_does_not_fail_the_sns_target(live: str) -> None:
     topic = new_topic("topic", "custom")
     url, arn = queue("subscriber")
-    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    subscribe(topic, url, arn)
     client("sqs").delete_queue(QueueUrl=url)
     rule("custom", {"source": ["tap.test"]}, {"Id": "t", "Arn": topic})
 

@@ -19,7 +19,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Route = Callable[[dict[str, Any]], dict[str, Any]]
 """A control call: the POSTed JSON object in, a JSON object out (``ValueError``: a 400)."""
 
-MODULES = ("registry", "ecs", "events", "codebuild", "lambda_", "codepipeline", "gate")
+MODULES = ("registry", "ecs", "events", "codebuild", "lambda_", "codepipeline", "gate", "authorize")
 """The service modules, in the order their patches are installed."""
 CONTROL_PREFIX = "/_tap/"
 REGISTRY_PREFIX = "/v2"

@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moto.sns.models import sns_backends
+from moto.sns.models import Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
 from tap_cicd.access import paths
 from tap_cicd.access.evaluation import Policies, Request
-from tap_cicd.local.services import iam
+from tap_cicd.local.services import gate, iam
 
 TOPIC_CALLS = tuple(
     call
@@ -51,7 +51,74 @@ def denied(rule_arn: str, target_arn: str) -> str | None:
     calls, target, policy, kind, resource = found
     key_id = str(getattr(resource, "kms_master_key_id", None) or "")
     known: dict[Any, str] = {paths.STATE_RULE: rule_arn, target: target_arn}
-    return _first_denied(calls, known, arn.account, arn.region, (policy, kind, key_id))
+    refused = _first_denied(calls, known, arn.account, arn.region, (policy, kind, key_id))
+    return None if refused is None else line(refused)
+
+
+SUBSCRIBER = paths.Ref(paths.QUEUE, "subscriber")
+"""A queue subscribed to a topic (not the stack's: whoever reads its notifications)."""
+SUBSCRIBER_KEY = paths.Ref(paths.QUEUE, "subscriber", attr="kmsMasterKeyId")
+# SNS delivers to a queue as its service principal: the queue policy checks the topic's
+# aws:SourceArn; an encrypted queue's key policy must let SNS use the key.
+# https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html
+# https://docs.aws.amazon.com/sns/latest/dg/sns-enable-encryption-for-topic-sqs-queue-subscriptions.html
+# The topic's ARN reaches those KMS calls too (CDK conditions the key policy on it, aws-cdk#20339).
+SUBSCRIPTION_CALLS = (
+    *paths.row(
+        "sns.amazonaws.com",
+        "sqs:SendMessage",
+        SUBSCRIBER,
+        "https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html",
+        paths.sent_for(paths.TOPIC_ARN),
+    ),
+    *paths.key_use(
+        "sns.amazonaws.com",
+        "kms:GenerateDataKey kms:Decrypt",
+        SUBSCRIBER_KEY,
+        ("aws:sqs:arn", SUBSCRIBER),
+        "https://docs.aws.amazon.com/sns/latest/dg/sns-enable-encryption-for-topic-sqs-queue-subscriptions.html",
+        sent=paths.sent_for(paths.TOPIC_ARN),
+    ),
+)
+"""SNS delivering a topic's message to a subscribed queue."""
+
+
+def subscription_denied(topic_arn: str, queue_arn: str) -> iam.Denied | None:
+    """AWS's refusal of SNS's delivery of ``topic_arn``'s message to the subscribed queue
+    ``queue_arn``; ``None`` when it allows it, or when the queue is not there."""
+    arn = parse_arn(queue_arn)
+    try:
+        queue = sqs_backends[arn.account][arn.region].get_queue(arn.resource_id)
+    except Exception:  # noqa: BLE001 - moto's missing queue
+        return None
+    key_id = str(getattr(queue, "kms_master_key_id", None) or "")
+    known: dict[Any, str] = {paths.TOPIC_ARN: topic_arn, SUBSCRIBER: queue_arn}
+    found = (queue.policy, "queue policy", key_id)
+    return _first_denied(SUBSCRIPTION_CALLS, known, arn.account, arn.region, found)
+
+
+def _deliver(
+    subscription: Subscription, message: str, message_id: str, *args: Any, **kw: Any
+) -> None:
+    """moto's delivery to one subscription; to a queue only as AWS would authorize it. A refused
+    delivery is dropped (SNS retries it, then gives it up: the emulator gives it up at once) and
+    kept in ``/_tap/iam/denials``."""
+    if subscription.protocol == "sqs":
+        refused = subscription_denied(subscription.topic.arn, subscription.endpoint)
+        if refused is not None:
+            gate.record(refused)
+            return
+    _ORIGINALS["publish"](subscription, message, message_id, *args, **kw)
+
+
+_ORIGINALS: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Authorize SNS's deliveries to queues (idempotent)."""
+    if not _ORIGINALS:
+        _ORIGINALS["publish"] = Subscription.publish
+        Subscription.publish = _deliver  # type: ignore[method-assign,assignment]
 
 
 def role_denied(rule_arn: str, target: Mapping[str, Any]) -> str | None:
@@ -77,7 +144,7 @@ def _first_denied(
     account: str,
     region: str,
     found: tuple[str | None, str, str],
-) -> str | None:
+) -> iam.Denied | None:
     policy, kind, key_id = found
     key = iam.key(account, region, key_id) if key_id else None
     for call in calls:
@@ -99,5 +166,10 @@ def _first_denied(
         try:
             iam.decide(request, policies)
         except iam.Denied as denied:
-            return f"{request.principal} {call.action} on {resource}: {denied.reason}"
+            return denied
     return None
+
+
+def line(denied: iam.Denied) -> str:
+    """A refused delivery in one line: principal, action, resource and cause."""
+    return f"{denied.principal} {denied.action} on {denied.resource}: {denied.reason}"
