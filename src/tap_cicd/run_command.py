@@ -49,19 +49,25 @@ TimeoutOption = Annotated[
 ]
 
 
-def read_deliveries(endpoint: str) -> list[dict[str, Any]] | None:
-    """The emulator's record of EventBridge's deliveries; ``None`` when it does not answer."""
+def read_record(endpoint: str, name: str) -> list[dict[str, Any]] | None:
+    """One of the emulator's records (``/_tap/<name>``, its list under the last part of the
+    name): ``events/deliveries``, ``iam/denials``; ``None`` when it does not answer."""
     request = urllib.request.Request(  # noqa: S310 - the emulator's loopback URL
-        f"{endpoint}/_tap/events/deliveries",
+        f"{endpoint}/_tap/{name}",
         data=b"{}",
         method="POST",
         headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            return list(json.loads(response.read())["deliveries"])
+            return list(json.loads(response.read())[name.rsplit("/", 1)[-1]])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def read_deliveries(endpoint: str) -> list[dict[str, Any]] | None:
+    """The emulator's record of EventBridge's deliveries; ``None`` when it does not answer."""
+    return read_record(endpoint, "events/deliveries")
 
 
 def dropped_notifications(endpoint: str) -> list[dict[str, Any]]:
@@ -128,6 +134,7 @@ def run_command(  # noqa: PLR0917 - one parameter per option of the command
         if not (approve or reject or sys.stdin.isatty()):
             no_one_to_ask(target.pipeline, stages)
         with run_view.view_for(as_json) as view:
+            seen = len(read_record(info.endpoint, "iam/denials") or [])
             execution_id, uploaded = source.upload(
                 clients, target, data, hint=delivery_hint(info.endpoint)
             )
@@ -145,9 +152,12 @@ def run_command(  # noqa: PLR0917 - one parameter per option of the command
             follower = run.Follower(clients, result, view.event, decide, logs=not as_json)
             follower.follow(timeout)
             result.dropped = dropped_notifications(info.endpoint)
+            result.denied = (read_record(info.endpoint, "iam/denials") or [])[seen:]
             view.finished(result)
     for dropped in [] if as_json else result.dropped:
         typer.echo(f"warning: notification dropped: {dropped.get('reason')}", err=True)
+    for denied in [] if as_json else result.denied:
+        typer.echo(f"warning: access denied: {denied.get('message')}", err=True)
     error = result.error()
     if error is not None:
         raise error

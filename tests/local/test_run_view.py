@@ -100,6 +100,7 @@ def test_the_json_document_of_a_release() -> None:
         "imageDigest": DIGEST,
         "release": succeeded().release,
         "droppedDeliveries": [],
+        "accessDenied": [],
     }
 
 
@@ -270,6 +271,13 @@ def mini_stack(clients: Any) -> dict[str, str]:
             RoleName=f"mini-{service}", AssumeRolePolicyDocument=json.dumps(trust)
         )
         roles[service] = role["Role"]["Arn"]
+        # The emulator authorizes the roles' calls as AWS would: these may do anything.
+        anything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        iam.put_role_policy(
+            RoleName=f"mini-{service}",
+            PolicyName="all",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [anything]}),
+        )
     kind = {"owner": "AWS", "version": "1"}
     clients("codepipeline").create_pipeline(
         pipeline={
@@ -416,3 +424,31 @@ def test_a_dropped_notification_is_a_warning_in_text_mode(
     done = tap("run", "--stack", "mini", "--source", str(EXAMPLE), "--approve")
     assert done.exit_code == 0, done.output  # the execution itself succeeded
     assert done.stderr.splitlines()[-1] == f"warning: notification dropped: {reason}"
+
+
+def test_calls_refused_during_the_run_are_warnings_and_listed(
+    tap: Any, mini: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_cicd import run_command
+
+    refused = {
+        "principal": "arn:aws:sts::123456789012:assumed-role/r/s",
+        "action": "sns:Publish",
+        "message": "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to "
+        "perform: sns:Publish on resource: arn:aws:sns:us-east-1:123456789012:t because no "
+        "statement of the identity policy allows it",
+    }
+    earlier = {"message": "refused before this run"}
+    answers = iter([[earlier], [earlier, refused], [earlier], [earlier, refused]])
+    real = run_command.read_record
+
+    def record(endpoint: str, name: str) -> Any:
+        return next(answers) if name == "iam/denials" else real(endpoint, name)
+
+    monkeypatch.setattr(run_command, "read_record", record)
+    done = tap("run", "--stack", "mini", "--source", str(EXAMPLE), "--approve")
+    assert done.exit_code == 0, done.output
+    assert done.stderr.splitlines()[-1] == f"warning: access denied: {refused['message']}"
+    shown = tap("run", "--stack", "mini", "--source", str(EXAMPLE), "--approve", "--json")
+    assert json.loads(shown.stdout)["accessDenied"] == [refused]
+    assert "warning" not in shown.stderr

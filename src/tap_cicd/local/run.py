@@ -83,6 +83,9 @@ class RunResult:
     """Set when ``tap run`` stopped waiting after this many seconds."""
     dropped: list[dict[str, Any]] = field(default_factory=list)
     """The emulator's dropped deliveries of the pipeline's state-change notifications."""
+    denied: list[dict[str, Any]] = field(default_factory=list)
+    """The calls the emulator refused during the run, as AWS would (principal, action,
+    resource, reason, message)."""
 
     def failure(self) -> str | None:
         """``stage S, action A: reason`` of the first failed action; ``None`` when none."""

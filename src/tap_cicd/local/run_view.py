@@ -75,6 +75,7 @@ def document(result: RunResult) -> dict[str, Any]:
         "imageDigest": release.get("imageDigest"),
         "release": result.release,
         "droppedDeliveries": result.dropped,
+        "accessDenied": result.denied,
     }
 
 

@@ -74,14 +74,17 @@ def _s3(operation: Operation, access: Access, session: iam.Session) -> list[Impl
     elif access.action in {"s3:GetObject", "s3:GetObjectVersion"} and operation.name != (
         "HeadObject"
     ):
-        found = bucket.keys.get(key_name)
+        backend = s3_backends[session.account][iam.PARTITION]
+        found = backend.get_object(
+            bucket_name, key_name, version_id=operation.params.get("VersionId")
+        )
         algorithm = getattr(found, "encryption", None)
         key_id = getattr(found, "kms_key_id", None)
         bucket_key = str(getattr(found, "bucket_key_enabled", None) or "")
         used = ("kms:Decrypt",)
     else:
         return []
-    if algorithm != "aws:kms" or not key_id:
+    if not str(algorithm or "").startswith("aws:kms") or not key_id:  # aws:kms, aws:kms:dsse
         return []  # not KMS, or S3's AWS managed key (whose policy tap cannot see)
     arn = f"arn:aws:s3:::{bucket_name}"
     context = arn if bucket_key.lower() == "true" else f"{arn}/{key_name}"
@@ -222,9 +225,12 @@ def install() -> None:
 
 
 def _body(environ: dict[str, Any]) -> bytes:
-    """The request's body, left readable for moto."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
+    """The request's body, left readable for moto (a chunked one ends where the server says)."""
+    stream, length = environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0)
+    if length:
+        body = bytes(stream.read(length))
+    else:
+        body = bytes(stream.read()) if environ.get("wsgi.input_terminated") else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 
