@@ -210,9 +210,10 @@ def log_writes(role: Ref, group: str, doc: str) -> tuple[Call, ...]:
     arn = Ref(LOG_GROUP, group)
     stream = Ref(LOG_GROUP, group, suffix=":log-stream:stream")
     key = Ref(LOG_GROUP, group, attr="kmsKeyId")
+    # Both on the stream's ARN ("not authorized to perform: logs:CreateLogStream on resource:
+    # arn:aws:logs:...:log-group:<group>:log-stream:<stream>", as AWS's refusals name it).
     return (
-        *row(role, "logs:CreateLogStream", arn, doc),
-        *row(role, "logs:PutLogEvents", stream, doc),
+        *row(role, "logs:CreateLogStream logs:PutLogEvents", stream, doc),
         *key_use(LOGS, "kms:GenerateDataKey", key, ("aws:logs:arn", arn), LOGS_KEY),
     )
 
