@@ -180,33 +180,29 @@ def topic_policy(topic_arn: str, rule_arn: str) -> Document:
     )
 
 
-def queue_policy(queue_arn: str, rule_arns: list[str]) -> Document:
-    """Only this stack's rules may dead-letter into the queue, and only over TLS."""
+def _senders_only(queue_arn: str, sid: str, service: str, sources: str | list[str]) -> Document:
+    """Only ``service`` acting for ``sources`` (its ``aws:SourceArn``) may send to the queue,
+    and only over TLS."""
     return policy(
         {
-            "Sid": "EventBridgeDeadLetters",
+            "Sid": sid,
             "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
+            "Principal": {"Service": service},
             "Action": "sqs:SendMessage",
             "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            "Condition": {"ArnEquals": {"aws:SourceArn": sources}},
         },
         deny_insecure_transport("sqs:*", queue_arn),
     )
+
+
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> Document:
+    """Only this stack's rules may dead-letter into the queue, and only over TLS."""
+    return _senders_only(queue_arn, "EventBridgeDeadLetters", "events.amazonaws.com", rule_arns)
 
 
 def subscriber_queue_policy(queue_arn: str, topic_arn: str) -> Document:
     """A queue subscribed to the stack's topic: only that topic may send to it (SNS sends the
     topic's ARN as ``aws:SourceArn``), and only over TLS.
     https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html"""
-    return policy(
-        {
-            "Sid": "TopicDeliveries",
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-        },
-        deny_insecure_transport("sqs:*", queue_arn),
-    )
+    return _senders_only(queue_arn, "TopicDeliveries", "sns.amazonaws.com", topic_arn)

@@ -67,6 +67,17 @@ def service_role(
     return arn
 
 
+def deny_actions(live: str, role: str, *actions: str) -> None:
+    """An explicit deny (statement ``Taken``) of ``actions`` beside the role's other policies."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Taken", "Effect": "Deny", "Action": list(actions), "Resource": "*"}],
+    }
+    client(live, "iam").put_role_policy(
+        RoleName=role, PolicyName="taken", PolicyDocument=json.dumps(document)
+    )
+
+
 @pytest.fixture(scope="session")
 def live_endpoint() -> Iterator[str]:
     """The patched application on 127.0.0.1 for the whole session (``MOTO_PORT`` set)."""

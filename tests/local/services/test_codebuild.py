@@ -21,7 +21,7 @@ from moto.codebuild.models import CodeBuildBackend, codebuild_backends
 from tap_cicd.local import services
 from tap_cicd.local.services import buildspec, codebuild, codebuild_api, containers
 
-from .conftest import client, service_role
+from .conftest import client, deny_actions, service_role
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -559,13 +559,7 @@ def test_unknown_projects_and_builds(live: str) -> None:
 
 def take(live: str, *actions: str) -> None:
     """An explicit deny of ``actions`` beside the build role's allow-all."""
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "Taken", "Effect": "Deny", "Action": list(actions), "Resource": "*"}],
-    }
-    client(live, "iam").put_role_policy(
-        RoleName="build", PolicyName="taken", PolicyDocument=json.dumps(document)
-    )
+    deny_actions(live, "build", *actions)
 
 
 def test_the_build_runs_as_a_session_of_its_service_role(live: str) -> None:

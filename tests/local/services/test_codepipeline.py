@@ -20,7 +20,7 @@ from tap_cicd import documents
 from tap_cicd.local.services import codebuild, codepipeline, events, lambda_, pipeline_jobs
 from tap_cicd.local.services.pipeline_model import ActionRun, UnresolvedVariable
 
-from .conftest import client, post, service_role
+from .conftest import client, deny_actions, post, service_role
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -872,13 +872,7 @@ def test_an_abandoning_stop_ends_a_waiting_approval_at_once(live: str, fakes: Fa
 
 def deny(live: str, *actions: str) -> None:
     """An explicit deny of ``actions`` beside the pipeline role's allow-all."""
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "Taken", "Effect": "Deny", "Action": list(actions), "Resource": "*"}],
-    }
-    client(live, "iam").put_role_policy(
-        RoleName="pipeline-role", PolicyName="taken", PolicyDocument=json.dumps(document)
-    )
+    deny_actions(live, "pipeline-role", *actions)
 
 
 def failure(execution: dict[str, Any]) -> str:
