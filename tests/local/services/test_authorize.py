@@ -5,8 +5,10 @@ EventBridge statement) drops the notification to the dead-letter queue."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from moto.sns.models import Subscription
 
 from tap_cicd import documents
@@ -218,3 +220,13 @@ def test_the_subscription_patch_is_installed_once() -> None:
     authorize.install()
     authorize.install()
     assert Subscription.publish is authorize._deliver
+
+
+def test_other_subscriptions_are_delivered_as_moto_delivers_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    delivered: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(authorize._ORIGINALS, "publish", lambda *args: delivered.append(args))
+    lambda_subscription = SimpleNamespace(protocol="lambda", endpoint="arn:aws:lambda:f")
+    authorize._deliver(lambda_subscription, "hello", "id-1")  # type: ignore[arg-type]
+    assert delivered == [(lambda_subscription, "hello", "id-1")]
