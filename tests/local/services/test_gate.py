@@ -167,6 +167,13 @@ def test_s3_a_part_needs_no_key_once_the_upload_is_started(live: str) -> None:
     regrant(live, allow("s3:*"))
     part = s3.upload_part(Bucket="artifacts", Key="m", UploadId=upload, PartNumber=1, Body=b"x")
     assert part["ETag"]
+    # Completing it decrypts the parts: kms:Decrypt on the key the upload began with.
+    parts = {"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]}
+    done = {"Bucket": "artifacts", "Key": "m", "UploadId": upload, "MultipartUpload": parts}
+    code, text = refused(s3.complete_multipart_upload, **done)
+    assert code == "AccessDenied" and "kms:Decrypt" in text and delegating in text
+    regrant(live, allow("s3:*"), allow("kms:Decrypt"))
+    assert s3.complete_multipart_upload(**done)["Key"] == "m"
 
 
 def test_sns_publishing_to_an_encrypted_topic_uses_its_key(live: str) -> None:

@@ -62,15 +62,23 @@ def _s3(operation: Operation, access: Access, session: iam.Session) -> list[Impl
     bucket_name, _, key_name = access.resource.split(":::", 1)[1].partition("/")
     bucket = s3_backends[session.account][iam.PARTITION].get_bucket(bucket_name)
     via = f"s3.{session.region}.amazonaws.com"
-    if access.action == "s3:PutObject" and operation.name != "UploadPart":
-        default = (bucket.encryption or {}).get("Rule", {})
-        by_default = default.get("ApplyServerSideEncryptionByDefault", {})
+    default = (bucket.encryption or {}).get("Rule", {})
+    by_default = default.get("ApplyServerSideEncryptionByDefault", {})
+    if operation.name == "CompleteMultipartUpload":
+        # S3 decrypts the parts to complete the upload, with the key the upload began with:
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
+        upload = bucket.multiparts[operation.params["UploadId"]]
+        algorithm = upload.sse_encryption or by_default.get("SSEAlgorithm")
+        key_id = upload.kms_key_id or by_default.get("KMSMasterKeyID")
+        bucket_key = str(default.get("BucketKeyEnabled") or "")
+        used: tuple[str, ...] = ("kms:Decrypt",)
+    elif access.action == "s3:PutObject" and operation.name not in _PARTS:
         algorithm = operation.params.get("ServerSideEncryption") or by_default.get("SSEAlgorithm")
         key_id = operation.params.get("SSEKMSKeyId") or by_default.get("KMSMasterKeyID")
         bucket_key = str(
             operation.params.get("BucketKeyEnabled") or default.get("BucketKeyEnabled") or ""
         )
-        used: tuple[str, ...] = ("kms:GenerateDataKey",)
+        used = ("kms:GenerateDataKey",)
     elif access.action in {"s3:GetObject", "s3:GetObjectVersion"} and operation.name != (
         "HeadObject"
     ):
@@ -89,6 +97,10 @@ def _s3(operation: Operation, access: Access, session: iam.Session) -> list[Impl
     arn = f"arn:aws:s3:::{bucket_name}"
     context = arn if bucket_key.lower() == "true" else f"{arn}/{key_name}"
     return _key_use(used, key_id, via, ("aws:s3:arn", context), session.account)
+
+
+_PARTS = frozenset({"UploadPart", "UploadPartCopy"})
+"""A part is encrypted with the data key its upload began with: no key use of its own."""
 
 
 def _topic(access: Access, session: iam.Session) -> list[Implied]:
