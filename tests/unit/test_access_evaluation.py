@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tap_cicd.access.evaluation import (
+    UNKNOWN_RESOURCE,
     Decision,
     Document,
     Policies,
@@ -396,3 +397,14 @@ class TestTrustPolicies:
         assert evaluate(self.ASSUME, policies) == Decision(
             False, "there is no trust policy, and sts:AssumeRole needs one to allow it"
         )
+
+
+def test_a_call_whose_resource_is_unknown_takes_any_statement_for_its_action() -> None:
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/releases"
+    request = Request(SESSION, "dynamodb:PutItem", UNKNOWN_RESOURCE)
+    scoped = Policies(identity=[policy(allow("Releases", "dynamodb:PutItem", table))])
+    assert evaluate(request, scoped).allowed
+    others = Policies(identity=[policy(allow("Except", "dynamodb:PutItem", NotResource=table))])
+    assert evaluate(request, others).allowed
+    unrelated = Policies(identity=[policy(allow("Reads", "dynamodb:GetItem", table))])
+    assert not evaluate(request, unrelated).allowed

@@ -25,6 +25,10 @@ from tap_cicd.access.conditions import (
     resolve,
 )
 
+UNKNOWN_RESOURCE = "?"
+"""The resource of a call whose resource tap cannot tell: every ``Resource`` covers it (and
+every ``NotResource``), so any statement for the action counts, on whatever it names."""
+
 Document = Mapping[str, Any]
 """A policy document: ``Version`` and ``Statement`` (one statement or a list)."""
 
@@ -197,6 +201,8 @@ def _resource_matches(
         # A resource policy's statement without one is about its own resource (a trust policy's
         # statements have none); an identity policy's is invalid, and applies to nothing.
         return own
+    if resource == UNKNOWN_RESOURCE:
+        return True
     resolved = (resolve(pattern, context, variables=variables) for pattern in patterns)
     matched = any(
         pattern == "*" or arn_match(pattern, resource)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tap_cicd.access import paths, report
+from tap_cicd.access.context import caller_context
 from tap_cicd.access.evaluation import (
     Decision,
     Document,
@@ -208,7 +209,7 @@ class Resolver:
             context = {key: self.value(v) for key, v in call.context.items()}
             identity: list[Document] = []
             if isinstance(call.principal, Ref):
-                context = {**paths.ROLE_CONTEXT, **context}
+                context = {**caller_context(principal, self.region, resource), **context}
                 identity = self.identity(self.node(call.principal))
             request = Request(principal, call.action, resource, context, self.account)
             policies = self.policies(call, resource, identity)

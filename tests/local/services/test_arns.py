@@ -181,9 +181,9 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("ecs.describe_clusters", {}, [f"ecs:DescribeClusters {r('ecs:cluster/default')}"]),
     ("sts.get_caller_identity", {}, []),
     ("sts.assume_role", {"RoleArn": ROLE, "RoleSessionName": "ss"}, [f"sts:AssumeRole {ROLE}"]),
-    ("xray.put_trace_segments", {"TraceSegmentDocuments": ["{}"]}, ["xray:PutTraceSegments *"]),
-    ("xray.put_telemetry_records", {"TelemetryRecords": []}, ["xray:PutTelemetryRecords *"]),
-    ("inspector2.list_findings", {}, ["inspector2:ListFindings *"]),
+    ("xray.put_trace_segments", {"TraceSegmentDocuments": ["{}"]}, ["xray:PutTraceSegments ?"]),
+    ("xray.put_telemetry_records", {"TelemetryRecords": []}, ["xray:PutTelemetryRecords ?"]),
+    ("inspector2.list_findings", {}, ["inspector2:ListFindings ?"]),
     ("events.put_events",
      {"Entries": [EVENT, {**EVENT, "EventBusName": "x"}, {**EVENT, "EventBusName": TOPIC}]},
      [f"events:PutEvents {r('events:event-bus/default')}",
@@ -197,7 +197,7 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("secretsmanager.list_secrets", {}, ["secretsmanager:ListSecrets *"]),
     # CloudWatch signs as "monitoring"; its IAM prefix is "cloudwatch".
     ("cloudwatch.put_metric_data", {"Namespace": "tap", "MetricData": [{"MetricName": "m"}]},
-     ["cloudwatch:PutMetricData *"]),
+     ["cloudwatch:PutMetricData ?"]),
 ]  # fmt: skip
 
 

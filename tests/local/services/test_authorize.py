@@ -12,7 +12,7 @@ import pytest
 from moto.sns.models import Subscription
 
 from tap_cicd import documents
-from tap_cicd.local.services import authorize, events, gate
+from tap_cicd.local.services import authorize, events, iam
 
 from .test_events import (
     ACCOUNT,
@@ -154,7 +154,7 @@ def test_a_key_the_emulator_does_not_hold_is_not_checked(live: str) -> None:
 
 
 def denials() -> list[dict[str, str]]:
-    return list(gate.denials_seen({})["denials"])
+    return list(iam.denials_seen({})["denials"])
 
 
 def publish(topic: str) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_cicd.local.services import buildspec
+from tap_cicd.local.services import buildspec, iam
 from tap_cicd.local.services.buildspec import Artifacts, Buildspec, Phase, PhaseFailed
 
-from .conftest import client
+from .conftest import client, deny_actions, service_role
 
 REGION = "us-east-1"
 FULL = """
@@ -282,6 +282,27 @@ def test_a_missing_parameter_or_secret_fails_the_phase(live: str) -> None:
             buildspec.resolve("SECRETS_MANAGER", name, REGION)
         assert raised.value.code == "Secrets Manager Error"
         assert raised.value.message.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "code", "action"),
+    [
+        ("PARAMETER_STORE", "/tap/param", "Decrypted Variables Error", "ssm:GetParameters"),
+        ("SECRETS_MANAGER", "tap-secret", "Secrets Manager Error", "secretsmanager:GetSecretValue"),
+    ],
+)
+def test_a_denied_read_fails_with_its_kinds_code_and_awss_words(
+    live: str, kind: str, name: str, code: str, action: str
+) -> None:
+    client(live, "ssm").put_parameter(Name="/tap/param", Value="v", Type="String")
+    client(live, "secretsmanager").create_secret(Name="tap-secret", SecretString="s")
+    role = service_role(live, "build", "codebuild.amazonaws.com")
+    deny_actions(live, "build", action)
+    session = iam.assume("codebuild.amazonaws.com", role, REGION, "denied")
+    with pytest.raises(PhaseFailed) as raised:
+        buildspec.resolve(kind, name, REGION, session.credentials)
+    assert raised.value.code == code
+    assert f"is not authorized to perform: {action} on resource: " in raised.value.message
 
 
 # --- artifacts ----------------------------------------------------------------------------

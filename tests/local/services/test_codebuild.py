@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import textwrap
+import threading
 import time
 import zipfile
 from importlib import resources
@@ -409,11 +410,19 @@ def test_a_build_times_out(live: str) -> None:
     ]
 
 
-def test_a_build_that_times_out_before_it_starts(live: str) -> None:
+class Expired(threading.Timer):
+    """A timeout that has run out as it starts."""
+
+    def start(self) -> None:
+        self.function(*self.args, **self.kwargs)
+
+
+def test_a_build_that_times_out_before_it_starts(
+    live: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     create_project(live, "version: 0.2\n")
     put_source(live)
-    backend = codebuild_backends[ACCOUNT][REGION]
-    backend.codebuild_projects[PROJECT].project_metadata["timeoutInMinutes"] = 1e-7
+    monkeypatch.setattr(codebuild.threading, "Timer", Expired)  # no race with the first phase
     record = codebuild.wait(codebuild.start(request()), 10)
     assert phases(record)[2:] == [
         ("PROVISIONING", "TIMED_OUT"),
@@ -579,10 +588,13 @@ def test_the_build_runs_as_a_session_of_its_service_role(live: str) -> None:
     )
 
 
-def test_a_role_that_may_not_create_its_log_stream_fails_provisioning(live: str) -> None:
-    create_project(live, SUCCEEDING)
+@pytest.mark.parametrize("action", ["logs:CreateLogStream", "logs:CreateLogGroup"])
+def test_a_role_that_may_not_create_its_log_stream_fails_provisioning(
+    live: str, action: str
+) -> None:
+    create_project(live, SUCCEEDING)  # its log group does not exist yet
     put_source(live)
-    take(live, "logs:CreateLogStream")
+    take(live, action)
     record = codebuild.wait(codebuild.start(request()), 30)
     assert record["buildStatus"] == "FAILED"
     [context] = phase(record, "PROVISIONING")["contexts"]
@@ -591,7 +603,23 @@ def test_a_role_that_may_not_create_its_log_stream_fails_provisioning(live: str)
         f"Service role arn:aws:iam::{ACCOUNT}:role/build does not allow AWS CodeBuild to create"
         " Amazon CloudWatch Logs log streams for build arn:aws:codebuild:"
     )
-    assert "not authorized to perform: logs:CreateLogStream on resource: " in context["message"]
+    assert f"not authorized to perform: {action} on resource: " in context["message"]
+
+
+def test_a_log_stream_that_fails_otherwise_is_a_client_error(
+    live: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def throttled(_log: containers.Log) -> None:
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        raise ClientError(error, "CreateLogStream")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(containers.Log, "open", throttled)
+    record = run(live, SUCCEEDING)
+    assert (record["buildStatus"], phases(record)[2]) == ("FAILED", ("PROVISIONING", "FAILED"))
+    [context] = phase(record, "PROVISIONING")["contexts"]
+    assert context["statusCode"] == "CLIENT_ERROR"
+    assert "(ThrottlingException)" in context["message"]
+    assert context["message"].endswith("Rate exceeded")
 
 
 def test_a_parameter_the_role_may_not_read_fails_download_source(live: str) -> None:
@@ -602,12 +630,46 @@ def test_a_parameter_the_role_may_not_read_fails_download_source(live: str) -> N
         variables=[{"name": "P", "value": "/tap/param", "type": "PARAMETER_STORE"}],
     )
     put_source(live)
-    take(live, "ssm:GetParameter")
+    take(live, "ssm:GetParameters")
     record = codebuild.wait(codebuild.start(request()), 30)
     [context] = phase(record, "DOWNLOAD_SOURCE")["contexts"]
     assert context["statusCode"] == "Decrypted Variables Error"
     assert "AccessDeniedException" in context["message"]
-    assert "ssm:GetParameter on resource: " in context["message"]
+    assert "ssm:GetParameters on resource: " in context["message"]
+
+
+def test_a_role_granted_get_parameters_alone_reads_its_variables(live: str) -> None:
+    client(live, "ssm").put_parameter(Name="/tap/param", Value="from-ssm", Type="String")
+    spec = """
+        version: 0.2
+        env:
+          parameter-store:
+            FROM_SSM: /tap/param
+        phases:
+          build:
+            commands:
+              - echo "read $FROM_SSM $FROM_PROJECT"
+    """
+    create_project(
+        live,
+        textwrap.dedent(spec),
+        variables=[{"name": "FROM_PROJECT", "value": "/tap/param", "type": "PARAMETER_STORE"}],
+    )
+    put_source(live)
+    # CodeBuild's service-role example grants ssm:GetParameters, not ssm:GetParameter.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["logs:*", "s3:*"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "*"},
+        ],
+    }
+    client(live, "iam").put_role_policy(
+        RoleName="build", PolicyName="inline", PolicyDocument=json.dumps(policy)
+    )
+    record = codebuild.wait(codebuild.start(request()), 30)
+    assert record["buildStatus"] == "SUCCEEDED"
+    assert "read from-ssm from-ssm" in log(live, record)
 
 
 def test_a_role_codebuild_may_not_assume_refuses_the_start(live: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tap_cicd import documents
-from tap_cicd.local.services import codebuild, codepipeline, events, lambda_, pipeline_jobs
+from tap_cicd.local.services import codebuild, codepipeline, events, iam, lambda_, pipeline_jobs
 from tap_cicd.local.services.pipeline_model import ActionRun, UnresolvedVariable
 
 from .conftest import client, deny_actions, post, service_role
@@ -944,3 +944,33 @@ def test_an_action_run_has_no_caller_before_it_starts() -> None:
     run = ActionRun(stage="Build", declaration={"name": "Build"})
     with pytest.raises(ValueError, match="the action Build has not started"):
         assert run.caller
+
+
+def test_an_approval_the_pipeline_role_may_not_announce_fails_with_why(
+    live: str, fakes: Fakes
+) -> None:
+    topic = client(live, "sns").create_topic(Name="approvals")["TopicArn"]
+    create_pipeline(live, approval_topic=topic)
+    upload(live)
+    deny(live, "sns:Publish")
+    summary = failure(wait(live, start(live)))
+    # SNS's refusal is AuthorizationError: still the role's missing permission.
+    assert summary.startswith("Approve/Approve: Insufficient permissions: ")
+    assert f"sns:Publish on resource: {topic}" in summary
+    assert pipeline_jobs.APPROVALS == {}  # nothing left waiting
+
+
+def test_a_function_role_lambda_may_not_assume_fails_the_deploy_with_lambdas_words(
+    live: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: Any) -> lambda_.Invocation:
+        raise iam.Denied("lambda.amazonaws.com", "sts:AssumeRole", "arn:role", "no statement")
+
+    monkeypatch.setattr(lambda_, "invoke", refuse)
+    create_pipeline(live)
+    upload(live)
+    summary = failure(wait(live, start(live)))
+    assert summary.startswith(
+        "Deploy/Deploy: The role defined for the function cannot be assumed by Lambda. User: "
+        "lambda.amazonaws.com is not authorized to perform: sts:AssumeRole"
+    )

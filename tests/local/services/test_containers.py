@@ -424,3 +424,30 @@ def test_a_log_that_is_gone_or_disabled_drops_lines(live: str) -> None:
     gone.line("dropped")
     gone.flush()
     assert gone.lines == []
+
+
+def another_build_creates_the_group_first(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race of two first builds of a project: the group is created by the other build
+    between this one's stream being refused and its own CreateLogGroup."""
+    create_log_stream = client.create_log_stream
+
+    def racing(**request: Any) -> Any:
+        try:
+            return create_log_stream(**request)
+        except client.exceptions.ResourceNotFoundException:
+            client.create_log_group(logGroupName=request["logGroupName"])  # the other build
+            raise
+
+    monkeypatch.setattr(client, "create_log_stream", racing)
+
+
+def test_a_group_another_build_just_created_is_used(
+    live: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = logs(live)
+    another_build_creates_the_group_first(client, monkeypatch)
+    log = containers.Log(client, {"groupName": "/aws/codebuild/p", "streamName": "s"})
+    log.open()
+    log.line("raced")
+    log.flush()
+    assert messages(live, "/aws/codebuild/p", "s") == ["raced"]

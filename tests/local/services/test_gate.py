@@ -414,3 +414,26 @@ def test_the_implied_calls_send_the_keys_of_the_paths_tables_rows() -> None:
         ("kms:GenerateDataKey", "logs")
     ]
     assert {frozenset({"iam:PassedToService"})} == rows[("iam:PassRole", "")]
+
+
+def test_s3_a_writes_encryption_headers_are_the_condition_keys_policies_test(live: str) -> None:
+    sealed_only = allow(
+        "s3:PutObject",
+        Condition={"StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+    )
+    own = session(live, sealed_only).client("s3")
+    client(live, "s3").create_bucket(Bucket="artifacts")
+    code, text = refused(own.put_object, Bucket="artifacts", Key="plain", Body=b"x")
+    assert code == "AccessDenied" and "tests s3:x-amz-server-side-encryption" in text
+    own.put_object(Bucket="artifacts", Key="sealed", Body=b"x", ServerSideEncryption="aws:kms")
+
+
+def test_a_secret_named_by_its_name_is_authorized_on_its_own_arn(live: str) -> None:
+    arn = client(live, "secretsmanager").create_secret(Name="db", SecretString="s3cret")["ARN"]
+    prefix = arn.rsplit("-", 1)[0]
+    caller = session(live, allow("secretsmanager:GetSecretValue", f"{prefix}-??????"))
+    secrets = caller.client("secretsmanager")
+    assert secrets.get_secret_value(SecretId="db")["SecretString"] == "s3cret"
+    assert secrets.get_secret_value(SecretId=arn)["SecretString"] == "s3cret"
+    code, _text = refused(secrets.get_secret_value, SecretId="other")
+    assert code == "AccessDeniedException"

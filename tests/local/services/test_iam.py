@@ -219,3 +219,47 @@ def test_a_service_using_a_key_for_itself_needs_the_key_policy(live: str) -> Non
     iam.authorize_service(
         service, "kms:GenerateDataKey", "alias/none", where=(ACCOUNT, REGION), context=other
     )
+
+
+def test_a_session_assumes_a_role_whose_trust_names_its_role(live: str) -> None:
+    caller = session(live, [allow("sts:AssumeRole")])
+    trust = policy(
+        {"Effect": "Allow", "Principal": {"AWS": caller.role_arn}, "Action": "sts:AssumeRole"}
+    )
+    target = client(live, "iam").create_role(
+        RoleName="deployer", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    assert iam.resource_policy(target) == (trust, "trust policy")
+    iam.authorize(caller, "sts:AssumeRole", target)
+    assumed = caller.client("sts").assume_role(RoleArn=target, RoleSessionName="next")
+    assert assumed["AssumedRoleUser"]["Arn"].endswith(":assumed-role/deployer/next")
+    other = client(live, "iam").create_role(
+        RoleName="stranger", AssumeRolePolicyDocument=json.dumps(policy())
+    )["Role"]["Arn"]
+    with pytest.raises(iam.Denied, match="the trust policy neither allows it"):
+        iam.authorize(caller, "sts:AssumeRole", other)
+
+
+def test_the_global_keys_aws_always_sends_meet_deny_unless_statements(live: str) -> None:
+    caller = session(live, [allow("s3:*")])
+    s3 = client(live, "s3")
+    s3.create_bucket(Bucket="own")
+    outsiders = {
+        "Sid": "OnlyThisAccountsRole",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": "arn:aws:s3:::own/*",
+        "Condition": {
+            "StringNotEquals": {"aws:PrincipalAccount": ACCOUNT},
+            "ArnNotEquals": {"aws:PrincipalArn": caller.role_arn},
+        },
+    }
+    s3.put_bucket_policy(Bucket="own", Policy=json.dumps(policy(outsiders)))
+    iam.authorize(caller, "s3:GetObject", "arn:aws:s3:::own/key")
+    # AWS's CodePipeline role template conditions its S3 statements on the resource's account.
+    scoped = allow("s3:PutObject", Condition={"StringEquals": {"aws:ResourceAccount": ACCOUNT}})
+    regional = allow("sns:Publish", Condition={"StringEquals": {"aws:RequestedRegion": REGION}})
+    other = session(live, [scoped, regional], name="templated")
+    iam.authorize(other, "s3:PutObject", "arn:aws:s3:::own/key")
+    iam.authorize(other, "sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:topic")

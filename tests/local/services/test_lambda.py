@@ -22,16 +22,17 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from textwrap import dedent
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tap_cicd.local import services
-from tap_cicd.local.services import iam, lambda_
+from tap_cicd.local.services import iam, lambda_, lambda_logs
 from tap_cicd.local.services import lambda_runtime as runtime
 
-from .conftest import service_role
+from .conftest import post, service_role
 
 REGION = "us-east-1"
 ACCOUNT = services.DEFAULT_ACCOUNT
@@ -452,11 +453,47 @@ def test_a_role_lambda_may_not_assume_is_refused_and_an_event_is_dropped(
         "The role defined for the function cannot be assumed by Lambda. User: "
         "lambda.amazonaws.com is not authorized to perform: sts:AssumeRole"
     )
-    # An Event invocation is accepted, then dropped: nothing runs, nothing is logged.
+    # An Event invocation is accepted, then dropped once Lambda is refused the role: nothing
+    # runs, nothing is logged.
+    refusals = trust_refusals(live)
     assert lam.invoke(FunctionName=name, InvocationType="Event")["StatusCode"] == 202
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while len(trust_refusals(live)) <= len(refusals) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(trust_refusals(live)) == len(refusals) + 1
+    assert trust_refusals(live)[-1]["resource"] == f"arn:aws:iam::{ACCOUNT}:role/fn"
     groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/orphan")
     assert groups["logGroups"] == []
+
+
+def trust_refusals(live: str) -> list[dict[str, str]]:
+    """The emulator's recorded refusals of Lambda's ``sts:AssumeRole``."""
+    return [
+        denial
+        for denial in post(live, "/_tap/iam/denials", {})["denials"]
+        if (denial["principal"], denial["action"]) == ("lambda.amazonaws.com", "sts:AssumeRole")
+    ]
+
+
+def test_a_default_group_another_invocation_just_created_is_used(
+    live: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = client("logs")
+    create_log_stream = logs.create_log_stream
+
+    def racing(**request: Any) -> Any:
+        """The group appears, made by another first invocation, once the stream is refused."""
+        try:
+            return create_log_stream(**request)
+        except logs.exceptions.ResourceNotFoundException:
+            logs.create_log_group(logGroupName=request["logGroupName"])
+            raise
+
+    monkeypatch.setattr(logs, "create_log_stream", racing)
+    session: Any = SimpleNamespace(client=lambda _service: logs)
+    now = int(time.time() * 1000)
+    lambda_logs.publish(session, ("/aws/lambda/raced", "s"), True, [(now, "logged")])
+    assert stream_events("/aws/lambda/raced") == ["logged"]
 
 
 def test_a_role_that_may_not_write_logs_runs_without_them(create: Callable[..., str]) -> None:

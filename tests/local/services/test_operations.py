@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.loaders import Loader
 from werkzeug.test import EnvironBuilder
 
+from tap_cicd.access.evaluation import UNKNOWN_RESOURCE
 from tap_cicd.local.services import operations
 from tap_cicd.local.services.operations import Access, Operation, accesses, identify
 
@@ -229,7 +230,7 @@ def test_query_requests_to_json_services_that_were_query_services() -> None:
 def test_ec2_requests() -> None:
     operation = call("ec2", "describe_instances", InstanceIds=["i-1"])
     assert (operation.protocol, dict(operation.params)) == ("ec2", {"InstanceId.1": "i-1"})
-    assert grants(operation) == [("ec2:DescribeInstances", "*")]
+    assert grants(operation) == [("ec2:DescribeInstances", UNKNOWN_RESOURCE)]
 
 
 def test_unsigned_and_unknown_requests_are_not_identified() -> None:
@@ -375,4 +376,4 @@ def test_accesses_are_values() -> None:
     assert accesses(operation, ACCOUNT, REGION) == []
     assert Access("s3:GetObject", "*") == Access("s3:GetObject", "*")
     unmapped = Operation("xray", "GetGroups", "rest-json", {}, KEY, REGION)
-    assert accesses(unmapped, ACCOUNT, REGION) == [Access("xray:GetGroups", "*")]
+    assert accesses(unmapped, ACCOUNT, REGION) == [Access("xray:GetGroups", UNKNOWN_RESOURCE)]

@@ -2,8 +2,9 @@
 
 Each rule reads the call's input members (``operations.Operation.params``) and returns
 ``(action, resource)`` pairs, following AWS's Service Authorization Reference (cited at each
-table). A call with no rule is authorized as ``<prefix>:<OperationName>`` on ``"*"``. The
-partition is always ``aws``.
+table). A call of a service with no rule is authorized as ``<prefix>:<OperationName>`` on
+``UNKNOWN_RESOURCE``: any statement for the action counts, whatever it names (tap cannot tell
+the resource, and refusing on a guess would refuse what AWS allows). The partition is ``aws``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tap_cicd.access.evaluation import UNKNOWN_RESOURCE
 
 Grant = tuple[str, str]
 """An (IAM action, resource ARN) pair."""
@@ -45,13 +48,11 @@ class Call:
 
     def text(self, key: str) -> str | None:
         """A string member's value; ``None`` when absent or empty."""
-        value = self.params.get(key)
-        return value if isinstance(value, str) and value else None
+        return value if isinstance(value := self.params.get(key), str) and value else None
 
     def items(self, key: str) -> list[str]:
         """A string or list-of-strings member's values."""
-        value = self.params.get(key)
-        values = value if isinstance(value, list) else [value]
+        values = found if isinstance(found := self.params.get(key), list) else [found]
         return [item for item in values if isinstance(item, str) and item]
 
 
@@ -61,9 +62,9 @@ def iam_prefix(signing: str) -> str:
 
 
 def resolve(call: Call) -> list[Grant]:
-    """What AWS authorizes ``call`` on: its rule's pairs, else the action on ``"*"``."""
+    """What AWS authorizes ``call`` on: its rule's pairs, else on ``UNKNOWN_RESOURCE``."""
     rule = RULES.get(call.service)
-    return rule(call) if rule is not None else [(call.action(), "*")]
+    return rule(call) if rule is not None else [(call.action(), UNKNOWN_RESOURCE)]
 
 
 def _inverted(table: Mapping[str, str]) -> dict[str, str]:

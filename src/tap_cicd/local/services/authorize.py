@@ -5,7 +5,7 @@ queue) as its service principal: the topic's or queue's policy must allow it, an
 topic or queue is encrypted, the key policy must let it use the key. The calls and the
 condition keys AWS sends with each are ``tap_cicd.access.paths``' rows for that path (the
 rule's ``aws:SourceArn`` to SNS and SQS; only the encryption context to KMS for a topic).
-A pipeline target is started as the target's role, which EventBridge assumes.
+Starting a pipeline target is authorized as the target's role, which EventBridge assumes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from moto.utilities.arns import parse_arn
 
 from tap_cicd.access import paths
 from tap_cicd.access.evaluation import Policies, Request
-from tap_cicd.local.services import gate, iam
+from tap_cicd.local.services import iam
 
 TOPIC_CALLS = tuple(
     call
@@ -51,7 +51,9 @@ def denied(rule_arn: str, target_arn: str) -> str | None:
     calls, target, policy, kind, resource = found
     key_id = str(getattr(resource, "kms_master_key_id", None) or "")
     known: dict[Any, str] = {paths.STATE_RULE: rule_arn, target: target_arn}
-    refused = _first_denied(calls, known, arn.account, arn.region, (policy, kind, key_id))
+    # Kept in EventBridge's own record of deliveries (/_tap/events/deliveries), not twice.
+    held = (policy, kind, key_id)
+    refused = _first_denied(calls, known, arn.account, arn.region, held, kept=False)
     return None if refused is None else line(refused)
 
 
@@ -105,8 +107,7 @@ def _deliver(
     kept in ``/_tap/iam/denials``."""
     if subscription.protocol == "sqs":
         refused = subscription_denied(subscription.topic.arn, subscription.endpoint)
-        if refused is not None:
-            gate.record(refused)
+        if refused is not None:  # kept for /_tap/iam/denials by iam.decide
             return
     _ORIGINALS["publish"](subscription, message, message_id, *args, **kw)
 
@@ -144,6 +145,8 @@ def _first_denied(
     account: str,
     region: str,
     found: tuple[str | None, str, str],
+    *,
+    kept: bool = True,
 ) -> iam.Denied | None:
     policy, kind, key_id = found
     key = iam.key(account, region, key_id) if key_id else None
@@ -164,7 +167,7 @@ def _first_denied(
             key=key[1] if key is not None else None,
         )
         try:
-            iam.decide(request, policies)
+            iam.decide(request, policies, kept=kept)
         except iam.Denied as denied:
             return denied
     return None

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from moto.utilities.utils import get_partition
 
 from tap_cicd.local import services
+from tap_cicd.local.services import denials
 
 COMMAND_PHASES = ("INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
 """The phases that run the buildspec's commands, in order."""
@@ -331,29 +332,26 @@ def resolve(
     kind: str, name: str, region: str, credentials: services.Credentials = services.OWN
 ) -> str:
     """A PARAMETER_STORE or SECRETS_MANAGER variable's value (``secret-id[:json-key]``), read
-    with ``credentials``; one that cannot be read fails the phase (DOWNLOAD_SOURCE, on AWS)."""
+    with ``credentials``; one that cannot be read fails the phase (DOWNLOAD_SOURCE, on AWS):
+    a Decrypted Variables Error (a denial in AWS's words, else a missing parameter) or a
+    Secrets Manager Error."""
     try:
         if kind == "PARAMETER_STORE":
+            # AWS's service-role example grants ssm:GetParameters only: https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
             ssm = services.client("ssm", region, credentials)
-            found = ssm.get_parameter(Name=name, WithDecryption=True)
-            return str(found["Parameter"]["Value"])
+            found = ssm.get_parameters(Names=[name], WithDecryption=True)
+            if name in found.get("InvalidParameters", []) or not found["Parameters"]:
+                raise KeyError(name)
+            return str(found["Parameters"][0]["Value"])
         secret, _, key = name.partition(":")
         secrets = services.client("secretsmanager", region, credentials)
         found = secrets.get_secret_value(SecretId=secret)
         return str(json.loads(found["SecretString"])[key] if key else found["SecretString"])
     except (ClientError, KeyError, ValueError) as error:
-        if _denied(error):
-            raise PhaseFailed("Decrypted Variables Error", str(error)) from error
-        if kind == "PARAMETER_STORE":
-            message = f"parameter does not exist: {name}"
-            raise PhaseFailed("Decrypted Variables Error", message) from error
-        raise PhaseFailed("Secrets Manager Error", f"{name}: {error}") from error
-
-
-def _denied(error: Exception) -> bool:
-    """Whether ``error`` is an access denial (which the phase reports as it is)."""
-    code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-    return code.startswith("AccessDenied")
+        if kind != "PARAMETER_STORE":
+            raise PhaseFailed("Secrets Manager Error", f"{name}: {error}") from error
+        message = str(error) if denials.is_denied(error) else f"parameter does not exist: {name}"
+        raise PhaseFailed("Decrypted Variables Error", message) from error
 
 
 def variables(

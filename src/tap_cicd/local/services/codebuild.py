@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from moto.codebuild.models import codebuild_backends
 from moto.utilities.utils import get_partition
 
-from tap_cicd.local.services import buildspec, containers, iam
+from tap_cicd.local.services import buildspec, containers, denials, iam
 
 RESET_JOIN_SECONDS = 10.0
 """How long a reset waits for a stopped build's thread."""
@@ -227,12 +227,14 @@ class Runner:
                 raise buildspec.PhaseFailed("CLIENT_ERROR", str(error)) from error
 
     def open_log(self) -> None:
-        """The build's log stream, "created during the PROVISIONING phase" (LogsLocation), as
-        the service role: a role that may not create it fails the phase with CodeBuild's words
-        (from its console; no reference page gives them)."""
+        """The build's log stream, "created during the PROVISIONING phase" (LogsLocation), as the
+        service role: a denial fails the phase ACCESS_DENIED in CodeBuild's words (from its
+        console; no reference page gives them), any other error CLIENT_ERROR."""
         try:
             self.log.open()
         except ClientError as error:
+            if not denials.is_denied(error):
+                raise buildspec.PhaseFailed("CLIENT_ERROR", str(error)) from error
             role, said = self.record["serviceRole"], error.response.get("Error", {}).get("Message")
             message = f"Service role {role} does not allow AWS CodeBuild to create Amazon"
             message += f" CloudWatch Logs log streams for build {self.record['arn']}. Error"

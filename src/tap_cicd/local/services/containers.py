@@ -333,13 +333,15 @@ class Log:
 
     def open(self) -> None:
         """Create the stream (and the group when it is missing, as CodeBuild does: a role that
-        may not create groups still writes to one that exists)."""
+        may not create groups still writes to one that exists). A group another build created
+        meanwhile (two first builds of a project) is used."""
         if self.group is None:
             return
         try:
             self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
         except self.client.exceptions.ResourceNotFoundException:
-            self.client.create_log_group(logGroupName=self.group)
+            with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
+                self.client.create_log_group(logGroupName=self.group)
             self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def line(self, text: str) -> None:

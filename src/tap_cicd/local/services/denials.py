@@ -36,6 +36,20 @@ def message(principal_arn: str, action: str, resource: str, reason: str) -> str:
     return f"{text} because {reason}" if reason else text
 
 
+REFUSAL_CODES = frozenset({"AuthorizationError", EC2_CODE, "Forbidden", "403"})
+"""Codes an SDK raises for a refusal besides ``AccessDenied*``: SNS's, EC2's, and what a HEAD
+request's empty 403 body becomes."""
+
+
+def is_denied(error: Exception) -> bool:
+    """Whether a botocore ``ClientError`` is an access denial, in any service's words."""
+    response = getattr(error, "response", None)
+    code = (
+        str((response or {}).get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    )
+    return code.startswith("AccessDenied") or code in REFUSAL_CODES
+
+
 def access_denied(operation: Operation, message: str) -> Response:
     """(status line, headers, body) of AWS's access-denied error for ``operation``'s
     service and protocol, with a fresh request id."""

@@ -1,23 +1,24 @@
 """The emulator's authorization step: every AWS call made with a role session's credentials is
 authorized as AWS would before moto sees it, and a refusal gets AWS's access-denied answer.
 
-The call's IAM action and resource come from ``operations``; the calls AWS makes for it on the
-caller's behalf or its own (a service using an encrypted resource's KMS key, passing a role) are
-``implied``, with the condition keys AWS sends on them (``tap_cicd.access.paths``' rows for the
-pipeline's path). Calls made with the emulator's own keys pass unchecked. Each refusal is kept
-for ``/_tap/iam/denials``.
+The call's IAM action and resource come from ``operations``, with the condition keys its
+request sets (S3's encryption headers); the calls AWS makes for it on the caller's behalf or its
+own (a service using an encrypted resource's KMS key, passing a role) are ``implied``, with the
+keys AWS sends on them (those of ``tap_cicd.access.paths``' rows for such calls: a test holds
+them to it). Calls made with the emulator's own keys pass unchecked. Each refusal is kept for
+``/_tap/iam/denials`` (``iam.record``).
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
@@ -175,7 +176,7 @@ _IMPLIED: dict[str, Callable[[Operation, Access, iam.Session], list[Implied]]] =
     "s3": _s3,
     "sns:Publish": lambda _operation, access, session: _topic(access, session),
     **dict.fromkeys(
-        ("sqs:SendMessage", "sqs:SendMessageBatch", "sqs:ReceiveMessage"),
+        ("sqs:SendMessage", "sqs:ReceiveMessage"),
         lambda _operation, access, session: _queue(access, session),
     ),
     "logs:PutLogEvents": lambda _operation, access, _session: _log_group(access),
@@ -188,7 +189,8 @@ def check(operation: Operation, session: iam.Session) -> None:
     """Authorize ``operation`` made as ``session``, and what AWS makes for it: ``Denied`` if AWS
     would refuse any of it."""
     for access in operations.accesses(operation, session.account, session.region):
-        iam.authorize(session, access.action, access.resource)
+        resource = _secret(access.resource, session)
+        iam.authorize(session, access.action, resource, _request_keys(operation, access))
         for call in implied(operation, access, session):
             if call.service:
                 where = (session.account, session.region)
@@ -199,37 +201,42 @@ def check(operation: Operation, session: iam.Session) -> None:
                 iam.authorize(session, call.action, call.resource, call.context)
 
 
-_LOCK = threading.Lock()
-_DENIALS: list[dict[str, str]] = []
+S3_ENCRYPTION_KEYS = {
+    "ServerSideEncryption": "s3:x-amz-server-side-encryption",
+    "SSEKMSKeyId": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+}
+"""A write's encryption headers, as the condition keys a bucket policy tests (CodePipeline's
+documented artifact-bucket policy denies uploads without ``aws:kms``).
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html"""
 
 
-def record(denied: iam.Denied) -> None:
-    """Keep a refusal for ``/_tap/iam/denials``."""
-    with _LOCK:
-        _DENIALS.append(
-            {
-                "principal": denied.principal,
-                "action": denied.action,
-                "resource": denied.resource,
-                "reason": denied.reason,
-                "message": str(denied),
-            }
-        )
+def _request_keys(operation: Operation, access: Access) -> dict[str, str]:
+    """The service-specific condition keys the request itself sets."""
+    if access.action != "s3:PutObject":
+        return {}
+    found = {key: operation.params.get(member) for member, key in S3_ENCRYPTION_KEYS.items()}
+    return {key: str(value) for key, value in found.items() if value}
 
 
-def denials_seen(_body: dict[str, Any]) -> dict[str, Any]:
-    """``/_tap/iam/denials``: every call refused so far, oldest first."""
-    with _LOCK:
-        return {"denials": list(_DENIALS)}
+def _secret(resource: str, session: iam.Session) -> str:
+    """A secret named by its name has an ARN AWS ends with six random characters, which
+    policies match (``<name>-??????``): the secret's own ARN, when the emulator holds it."""
+    if not resource.startswith("arn:aws:secretsmanager:"):
+        return resource
+    backend = secretsmanager_backends[session.account][session.region]
+    try:
+        return str(backend.describe_secret(resource.rsplit(":secret:", 1)[1]).arn)
+    except Exception:  # noqa: BLE001 - no such secret: the call itself says so
+        return resource
 
 
-ROUTES = {"iam/denials": denials_seen}
+ROUTES = {"iam/denials": iam.denials_seen}
+"""``/_tap/iam/denials``: every call refused so far (``iam.record``), oldest first."""
 
 
 def reset() -> None:
     """Forget the refusals."""
-    with _LOCK:
-        _DENIALS.clear()
+    iam.forget()
 
 
 def install() -> None:
@@ -266,7 +273,6 @@ class Gate:
         try:
             check(operation, session)
         except iam.Denied as denied:
-            record(denied)
             status, headers, payload = denials.access_denied(operation, str(denied))
             start_response(status, headers)
             return [payload]

@@ -14,6 +14,7 @@ checked: they stand for an administrator.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,11 @@ from moto.sqs.models import sqs_backends
 from moto.sts.models import sts_backends
 from moto.utilities.arns import parse_arn
 
-from tap_cicd.access.evaluation import Document, Policies, Request, evaluate
-from tap_cicd.access.paths import ROLE_CONTEXT
+from tap_cicd.access.context import caller_context
+from tap_cicd.access.evaluation import UNKNOWN_RESOURCE, Document, Policies, Request, evaluate
 from tap_cicd.access.static import failed_conditions
 from tap_cicd.local import services
+from tap_cicd.local.services import denials
 
 PARTITION = "aws"
 SESSION_SECONDS = 3600
@@ -49,10 +51,7 @@ class Denied(Exception):
         )
         # The text AWS gives an access denial, with the reason tap found:
         # https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
-        super().__init__(
-            f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
-            f" because {reason}"
-        )
+        super().__init__(denials.message(principal, action, resource, reason))
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,9 @@ def assume(
     try:
         trust: Document = json.loads(_role(role_arn).assume_role_policy_document)
     except Exception as error:  # moto's missing role, or a malformed ARN
-        raise Denied(service, "sts:AssumeRole", role_arn, "the role does not exist") from error
+        missing = Denied(service, "sts:AssumeRole", role_arn, "the role does not exist")
+        record(missing)
+        raise missing from error
     request = Request(service, "sts:AssumeRole", role_arn, dict(context or {}), account)
     policies = Policies(resource=trust, resource_kind="trust policy")
     decide(request, policies)
@@ -171,6 +172,8 @@ def resource_policy(resource: str) -> tuple[Document | None, str]:
         elif arn.service == "ecr":
             name = arn.resource_id
             text = ecr_backends[arn.account][arn.region].repositories[name].policy
+        elif arn.service == "iam" and arn.resource_type == "role":
+            text = _role(resource).assume_role_policy_document
         elif arn.service == "lambda":
             name = arn.resource_id.split(":")[0]
             # moto answers GetPolicy's body: the policy is its "Policy" string.
@@ -195,6 +198,7 @@ def _function_policy(document: dict[str, Any]) -> Document:
 
 
 _RESOURCE_KINDS = {
+    "iam": "trust policy",
     "s3": "bucket policy",
     "sns": "topic policy",
     "sqs": "queue policy",
@@ -211,17 +215,17 @@ def authorize(
 ) -> None:
     """Whether AWS lets ``session`` make ``action`` on ``resource``: ``Denied`` if not.
 
-    Every call carries ``ROLE_CONTEXT`` (roles call over HTTPS) and ``context``; a ``kms:*``
-    action on a key the emulator does not hold is not checked (tap cannot see its policy).
+    Every call carries the global keys AWS sets (``caller_context``) and ``context``; a
+    ``kms:*`` action on a key the emulator does not hold is not checked (tap cannot see its
+    policy).
     """
     found = key(session.account, session.region, resource) if action.startswith("kms:") else None
     if action.startswith("kms:") and found is None:
         return
     resource = found[0] if found is not None else resource
     document, kind = (None, "resource policy") if found else resource_policy(resource)
-    request = Request(
-        session.arn, action, resource, {**ROLE_CONTEXT, **(context or {})}, session.account
-    )
+    sent = {**caller_context(session.role_arn, session.region, resource), **(context or {})}
+    request = Request(session.arn, action, resource, sent, session.account)
     policies = Policies(
         identity=identity(session),
         resource=document,
@@ -244,10 +248,45 @@ def authorize_service(
         decide(request, Policies(key=found[1]))
 
 
-def decide(request: Request, policies: Policies) -> None:
-    """``Denied`` (naming the cause, and the conditions that failed) unless AWS allows it."""
+def decide(request: Request, policies: Policies, *, kept: bool = True) -> None:
+    """``Denied`` (naming the cause, and the conditions that failed) unless AWS allows it;
+    the refusal is kept for ``/_tap/iam/denials`` unless ``kept`` is false."""
     decision = evaluate(request, policies)
     if not decision.allowed:
         hint = failed_conditions(request, policies)
         reason = f"{decision.reason} ({hint})" if hint else decision.reason
-        raise Denied(request.principal, request.action, request.resource, reason)
+        shown = "*" if request.resource == UNKNOWN_RESOURCE else request.resource
+        refused = Denied(request.principal, request.action, shown, reason)
+        if kept:
+            record(refused)
+        raise refused
+
+
+_LOCK = threading.Lock()
+_DENIALS: list[dict[str, str]] = []
+
+
+def record(denied: Denied) -> None:
+    """Keep a refusal for ``/_tap/iam/denials``."""
+    with _LOCK:
+        _DENIALS.append(
+            {
+                "principal": denied.principal,
+                "action": denied.action,
+                "resource": denied.resource,
+                "reason": denied.reason,
+                "message": str(denied),
+            }
+        )
+
+
+def denials_seen(_body: dict[str, Any]) -> dict[str, Any]:
+    """``/_tap/iam/denials``: every call refused so far, oldest first."""
+    with _LOCK:
+        return {"denials": list(_DENIALS)}
+
+
+def forget() -> None:
+    """Forget the refusals (a reset)."""
+    with _LOCK:
+        _DENIALS.clear()

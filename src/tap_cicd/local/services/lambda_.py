@@ -48,6 +48,9 @@ TAIL_BYTES = 4096
 """``LogType`` ``Tail``: the last 4 KB of the log (``X-Amz-Log-Result``).
 https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html"""
 UNHANDLED = "Unhandled"
+ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
+"""Lambda's words for a role it cannot assume (CreateFunction's error):
+https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-deployment.html"""
 
 _LOCK = threading.RLock()
 _ORIGINAL: dict[str, Any] = {}
@@ -275,9 +278,7 @@ def _invoke_api(
     try:
         result = run(self, event)
     except iam.Denied as denied:
-        # CreateFunction's words for a role Lambda cannot assume:
-        # https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-deployment.html
-        message = f"The role defined for the function cannot be assumed by Lambda. {denied}"
+        message = f"{ROLE_NOT_ASSUMABLE} {denied}"
         raise LambdaClientError("InvalidParameterValueException", message) from denied
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error

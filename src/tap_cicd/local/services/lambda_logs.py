@@ -69,9 +69,10 @@ def publish(
     events: list[tuple[int, str]],
 ) -> None:
     """Write the log to its stream as the execution role. The default group is created when
-    missing, as on a first invocation; a custom one is not: the log of a function whose custom
-    group is missing, or whose role may not write it, is dropped (Lambda sends logs only with
-    the role's permissions: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
+    missing, as on a first invocation (one another invocation created meanwhile is used); a
+    custom one is not: the log of a function whose custom group is missing, or whose role may
+    not write it, is dropped (Lambda sends logs only with the role's permissions:
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
     """
     with contextlib.closing(session.client("logs")) as logs, contextlib.suppress(ClientError):
         _write_log(logs, where, create_group, events)
@@ -86,7 +87,9 @@ def _write_log(
     except logs.exceptions.ResourceNotFoundException:
         if not create_group:
             return
-        logs.create_log_group(logGroupName=group)
+        # Another first invocation may have created it meanwhile.
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
     for first in range(0, len(events), LOG_BATCH):
         batch = [

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tap_cicd.local.services import codebuild, iam
+from tap_cicd.local.services import codebuild, denials, iam
 from tap_cicd.local.services.pipeline_base import (
     POLL_SECONDS,
     ActionError,
@@ -42,7 +42,7 @@ def source_s3(execution: Execution, run: ActionRun, store: Store) -> None:
     try:
         source = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if denied(error):
+        if denials.is_denied(error):
             raise
         raise ActionError(
             "ConfigurationError", f"the object s3://{bucket}/{key} cannot be read: {error}"
@@ -137,11 +137,6 @@ def build_failure(record: Mapping[str, Any]) -> str:
     )
 
 
-def denied(error: ClientError) -> bool:
-    """Whether a call failed as AWS refuses one (``AccessDenied``, ``AccessDeniedException``)."""
-    return str(error.response.get("Error", {}).get("Code", "")).startswith("AccessDenied")
-
-
 def permissions(reason: str) -> dict[str, str]:
     """CodePipeline's error for an action its role may not carry out (the console's wording,
     seen in its output; no reference page gives it)."""
@@ -192,7 +187,9 @@ def run_action(
     except ClientError as error:  # a call the runner made as the pipeline role
         message = str(error.response.get("Error", {}).get("Message", error))
         unavailable = {"code": "SystemUnavailable", "message": f"ClientError: {error}"}
-        run.finish(FAILED, run.summary, permissions(message) if denied(error) else unavailable)
+        run.finish(
+            FAILED, run.summary, permissions(message) if denials.is_denied(error) else unavailable
+        )
     except ActionError as error:
         run.finish(FAILED, run.summary, {"code": error.code, "message": error.message[:5000]})
     except ValueError as error:  # an unresolved variable, a malformed configuration

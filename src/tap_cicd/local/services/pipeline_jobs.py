@@ -49,30 +49,9 @@ def approval(execution: Execution, run: ActionRun, stopped: threading.Event) -> 
     run.token = str(uuid.uuid4())
     waiter = APPROVALS[run.token] = Waiter()
     topic = run.resolved.get("NotificationArn")
-    if topic:
-        console = f"https://console.aws.amazon.com/codepipeline/home?region={execution.region}#/view/{execution.pipeline}"
-        message = {
-            "region": execution.region,
-            "consoleLink": console,
-            "approval": {
-                "pipelineName": execution.pipeline,
-                "stageName": run.stage,
-                "actionName": run.name,
-                "token": run.token,
-                "expires": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 7 * 86400)),
-                "externalEntityLink": run.resolved.get("ExternalEntityLink", ""),
-                "approvalReviewLink": f"{console}/{run.stage}/{run.name}/approve/{run.token}",
-                "customData": run.resolved.get("CustomData", ""),
-            },
-        }
-        run.caller.client("sns").publish(
-            TopicArn=topic,
-            Subject=f"APPROVAL NEEDED: AWS CodePipeline {execution.pipeline} for action {run.name}"[
-                :100
-            ],
-            Message=json.dumps(message),
-        )
     try:
+        if topic:
+            _announce(execution, run, topic)
         while not waiter.answered.wait(POLL_SECONDS):
             if stopped.is_set():
                 return
@@ -82,6 +61,29 @@ def approval(execution: Execution, run: ActionRun, stopped: threading.Event) -> 
     if result["status"] != "Approved":
         raise ActionError("JobFailed", f"Rejected: {result.get('summary') or 'no summary'}")
     run.finish(SUCCEEDED, result.get("summary"))
+
+
+def _announce(execution: Execution, run: ActionRun, topic: str) -> None:
+    """Publish the approval request on ``topic``, as the pipeline role."""
+    console = f"https://console.aws.amazon.com/codepipeline/home?region={execution.region}#/view/{execution.pipeline}"
+    message = {
+        "region": execution.region,
+        "consoleLink": console,
+        "approval": {
+            "pipelineName": execution.pipeline,
+            "stageName": run.stage,
+            "actionName": run.name,
+            "token": run.token,
+            "expires": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 7 * 86400)),
+            "externalEntityLink": run.resolved.get("ExternalEntityLink", ""),
+            "approvalReviewLink": f"{console}/{run.stage}/{run.name}/approve/{run.token}",
+            "customData": run.resolved.get("CustomData", ""),
+        },
+    }
+    subject = f"APPROVAL NEEDED: AWS CodePipeline {execution.pipeline} for action {run.name}"
+    run.caller.client("sns").publish(
+        TopicArn=topic, Subject=subject[:100], Message=json.dumps(message)
+    )
 
 
 def _job_event(
@@ -142,11 +144,8 @@ def invoke(execution: Execution, run: ActionRun, store: Store, stopped: threadin
         waiter = Waiter()
         JOBS[job_id] = (waiter, execution.account, execution.region)
         try:
-            outcome = lambda_.invoke(
-                function,
-                execution.account,
-                execution.region,
-                _job_event(execution, run, store, job_id, continuation),
+            outcome = _invoke(
+                function, execution, _job_event(execution, run, store, job_id, continuation)
             )
             if not waiter.answered.wait(JOB_ANSWER_GRACE_SECONDS):
                 raise ActionError("JobFailed", unanswered(function, outcome))
@@ -168,6 +167,15 @@ def invoke(execution: Execution, run: ActionRun, store: Store, stopped: threadin
     raise ActionError(
         "JobFailed", f"the function answered with a continuation token {MAX_CONTINUATIONS} times"
     )
+
+
+def _invoke(function: str, execution: Execution, event: dict[str, Any]) -> lambda_.Invocation:
+    """Invoke the function with a job; a role Lambda cannot assume fails the action with
+    Lambda's words (the function's fault, not the pipeline role's)."""
+    try:
+        return lambda_.invoke(function, execution.account, execution.region, event)
+    except iam.Denied as denied:
+        raise ActionError("JobFailed", f"{lambda_.ROLE_NOT_ASSUMABLE} {denied}") from denied
 
 
 def unanswered(function: str, outcome: lambda_.Invocation) -> str:

@@ -15,7 +15,7 @@ import binascii
 
 from werkzeug.wrappers import Request
 
-from tap_cicd.local.services import gate, iam
+from tap_cicd.local.services import iam
 from tap_cicd.local.services.registry_store import TOKEN_MARK, RegistryError, error
 
 # The API action each registry request stands for (the push and pull permissions):
@@ -63,5 +63,4 @@ def authorize(session: iam.Session, kind: str, method: str, repository_arn: str)
     try:
         iam.authorize(session, ACTIONS[(kind, method)], repository_arn)
     except iam.Denied as denied:
-        gate.record(denied)
         raise error(403, "DENIED", str(denied)) from denied
