@@ -104,33 +104,27 @@ _PARTS = frozenset({"UploadPart", "UploadPartCopy"})
 """A part is encrypted with the data key its upload began with: no key use of its own."""
 
 
-def _topic(access: Access, session: iam.Session) -> list[Implied]:
-    """Publishing to an encrypted topic: SNS uses the key for the publisher.
+def _messaging(access: Access, session: iam.Session) -> list[Implied]:
+    """Publishing to an encrypted topic, sending to (receiving from) an encrypted queue: SNS and
+    SQS use the key for the caller, the topic's or queue's ARN as the encryption context.
     https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#send-to-encrypted-topic
-    """
-    arn = parse_arn(access.resource)
-    topic = sns_backends[arn.account][arn.region].get_topic(access.resource)
-    key_id = getattr(topic, "kms_master_key_id", None)
-    if not key_id:
-        return []
-    actions = ("kms:GenerateDataKey", "kms:Decrypt")
-    via = f"sns.{session.region}.amazonaws.com"
-    return _key_use(actions, key_id, via, ("aws:sns:topicArn", access.resource), session.account)
-
-
-def _queue(access: Access, session: iam.Session) -> list[Implied]:
-    """Sending to (receiving from) an encrypted queue: SQS uses the key for the caller.
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#send-to-encrypted-queue
     """
     arn = parse_arn(access.resource)
-    queue = sqs_backends[arn.account][arn.region].get_queue(arn.resource_id)
-    key_id = getattr(queue, "kms_master_key_id", None)
+    found: Any
+    if arn.service == "sns":
+        found = sns_backends[arn.account][arn.region].get_topic(access.resource)
+        context = "aws:sns:topicArn"
+    else:
+        found = sqs_backends[arn.account][arn.region].get_queue(arn.resource_id)
+        context = "aws:sqs:arn"
+    key_id = getattr(found, "kms_master_key_id", None)
     if not key_id:
         return []
-    sending = access.action.startswith("sqs:SendMessage")
-    actions = ("kms:GenerateDataKey", "kms:Decrypt") if sending else ("kms:Decrypt",)
-    via = f"sqs.{session.region}.amazonaws.com"
-    return _key_use(actions, key_id, via, ("aws:sqs:arn", access.resource), session.account)
+    reading = access.action == "sqs:ReceiveMessage"
+    actions = ("kms:Decrypt",) if reading else ("kms:GenerateDataKey", "kms:Decrypt")
+    via = f"{arn.service}.{session.region}.amazonaws.com"
+    return _key_use(actions, key_id, via, (context, access.resource), session.account)
 
 
 def _log_group(access: Access) -> list[Implied]:
@@ -174,10 +168,10 @@ def implied(operation: Operation, access: Access, session: iam.Session) -> list[
 
 _IMPLIED: dict[str, Callable[[Operation, Access, iam.Session], list[Implied]]] = {
     "s3": _s3,
-    "sns:Publish": lambda _operation, access, session: _topic(access, session),
+    "sns:Publish": lambda _operation, access, session: _messaging(access, session),
     **dict.fromkeys(
         ("sqs:SendMessage", "sqs:ReceiveMessage"),
-        lambda _operation, access, session: _queue(access, session),
+        lambda _operation, access, session: _messaging(access, session),
     ),
     "logs:PutLogEvents": lambda _operation, access, _session: _log_group(access),
     "ecs:RegisterTaskDefinition": lambda operation, _access, _session: _passed_roles(operation),
