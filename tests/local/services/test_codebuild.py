@@ -262,6 +262,7 @@ def test_install_is_idempotent() -> None:
     codebuild.install()
     codebuild.install()
     assert CodeBuildBackend.batch_get_builds is codebuild_api._batch_get_builds
+    assert CodeBuildBackend.stop_build is codebuild_api._stop_build
     assert codebuild_api._ORIGINALS["batch_get_builds"] is not codebuild_api._batch_get_builds
 
 
@@ -445,6 +446,26 @@ def test_a_reset_stops_running_builds(live: str) -> None:
     with pytest.raises(KeyError):
         codebuild.build(build_id)
     assert "Phase complete: BUILD State: STOPPED" in container(log(live, record))
+
+
+def test_stop_build_stops_a_running_build_and_list_builds_lists_it(live: str) -> None:
+    create_project(live, "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n")
+    put_source(live)
+    build_id = codebuild.start(request())
+    deadline = time.monotonic() + 10
+    while codebuild.build(build_id)["currentPhase"] != "BUILD" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    api = client(live, "codebuild")
+    theirs = api.start_build(projectName=PROJECT)["build"]["id"]
+    assert api.list_builds()["ids"] == [build_id, theirs]
+    started = time.monotonic()
+    answer = api.stop_build(id=build_id)["build"]
+    assert answer["id"] == build_id
+    record = codebuild.wait(build_id, 10)
+    assert time.monotonic() - started < 5
+    assert (record["buildStatus"], phase(record, "BUILD")["phaseStatus"]) == ("STOPPED", "STOPPED")
+    # moto's own builds keep moto's StopBuild.
+    assert api.stop_build(id=theirs)["build"]["buildStatus"] == "STOPPED"
 
 
 def test_a_privileged_build_needs_an_engine(

@@ -1,5 +1,6 @@
-"""moto's CodeBuild API over the builds that run (``codebuild``): BatchGetBuilds and
-ListBuildsForProject report them, and CreateProject keeps the project's encryption key.
+"""moto's CodeBuild API over the builds that run (``codebuild``): BatchGetBuilds, ListBuilds
+and ListBuildsForProject report them, StopBuild stops them, and CreateProject keeps the
+project's encryption key.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ def _list_builds_for_project(self: CodeBuildBackend, project_name: str) -> list[
     return ours + list(_ORIGINALS["list_builds_for_project"](self, project_name))
 
 
+def _list_builds(self: CodeBuildBackend) -> list[str]:
+    ours = [b.id for b in codebuild.builds_of(self.account_id, self.region_name)]
+    return ours + list(_ORIGINALS["list_builds"](self))
+
+
+def _stop_build(self: CodeBuildBackend, build_id: str) -> dict[str, Any] | None:
+    """A running build stops: its command is killed and it ends STOPPED after FINALIZING; the
+    answer is the build as it is then (still stopping).
+    https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StopBuild.html"""
+    for found in codebuild.builds_of(self.account_id, self.region_name):
+        if found.id == build_id:
+            found.stop()
+            return found.snapshot()
+    return _ORIGINALS["stop_build"](self, build_id)  # type: ignore[no-any-return]
+
+
 def _create_project(self: CodeBuildResponse) -> Any:
     """moto's CreateProject drops ``encryptionKey`` (it reports the S3 managed key); AWS keeps
     the project's key and encrypts the build's artifacts with it.
@@ -42,13 +59,17 @@ def _create_project(self: CodeBuildResponse) -> Any:
 
 
 def install() -> None:
-    """Report ``start``'s builds through BatchGetBuilds and ListBuildsForProject, and keep a
-    project's encryption key (idempotent)."""
+    """Report ``start``'s builds through BatchGetBuilds, ListBuilds and ListBuildsForProject,
+    stop them with StopBuild, and keep a project's encryption key (idempotent)."""
     if _ORIGINALS:
         return
-    _ORIGINALS["batch_get_builds"] = CodeBuildBackend.batch_get_builds
-    _ORIGINALS["list_builds_for_project"] = CodeBuildBackend.list_builds_for_project
-    _ORIGINALS["create_project"] = CodeBuildResponse.create_project
-    CodeBuildBackend.batch_get_builds = _batch_get_builds  # type: ignore[method-assign]
-    CodeBuildBackend.list_builds_for_project = _list_builds_for_project  # type: ignore[method-assign]
-    CodeBuildResponse.create_project = _create_project  # type: ignore[method-assign]
+    patches: dict[str, tuple[Any, Any]] = {
+        "batch_get_builds": (CodeBuildBackend, _batch_get_builds),
+        "list_builds": (CodeBuildBackend, _list_builds),
+        "list_builds_for_project": (CodeBuildBackend, _list_builds_for_project),
+        "stop_build": (CodeBuildBackend, _stop_build),
+        "create_project": (CodeBuildResponse, _create_project),
+    }
+    for name, (owner, patch) in patches.items():
+        _ORIGINALS[name] = getattr(owner, name)
+        setattr(owner, name, patch)
