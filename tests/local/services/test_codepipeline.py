@@ -974,3 +974,41 @@ def test_a_function_role_lambda_may_not_assume_fails_the_deploy_with_lambdas_wor
         "Deploy/Deploy: The role defined for the function cannot be assumed by Lambda. User: "
         "lambda.amazonaws.com is not authorized to perform: sts:AssumeRole"
     )
+
+
+def test_an_action_with_its_own_role_runs_as_it_once_the_pipeline_role_assumes_it(
+    live: str, fakes: Fakes
+) -> None:
+    create_pipeline(live)
+    pipeline_arn = client(live, "iam").get_role(RoleName="pipeline-role")["Role"]["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": pipeline_arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    action_role = client(live, "iam").create_role(
+        RoleName="build-action-role", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    pipeline = client(live, "codepipeline")
+    declared = pipeline.get_pipeline(name=PIPELINE)["pipeline"]
+    declared["stages"][1]["actions"][0]["roleArn"] = action_role
+    pipeline.update_pipeline(pipeline=declared)
+    upload(live)
+    # The action role has no permission of its own yet: starting the build is refused to it.
+    summary = failure(wait(live, start(live)))
+    assert "assumed-role/build-action-role/" in summary and "codebuild:StartBuild" in summary
+    everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    client(live, "iam").put_role_policy(
+        RoleName="build-action-role",
+        PolicyName="all",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [everything]}),
+    )
+    execution_id = start(live)
+    assert wait(live, execution_id)["status"] == "Succeeded"
+    runs = codepipeline.PIPELINES.of(ACCOUNT, REGION, PIPELINE)[execution_id].actions
+    assert [run.caller.role_arn for run in runs if run.stage == "Build"] == [action_role]
+    deny(live, "sts:AssumeRole")
+    summary = failure(wait(live, start(live)))
+    assert summary.startswith("Build/Build: Insufficient permissions: ")
+    assert f"sts:AssumeRole on resource: {action_role}" in summary

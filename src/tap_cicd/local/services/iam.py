@@ -99,6 +99,18 @@ def assume(
     request = Request(service, "sts:AssumeRole", role_arn, dict(context or {}), account)
     policies = Policies(resource=trust, resource_kind="trust policy")
     decide(request, policies)
+    return _session_for(account, region, role_arn, session_name)
+
+
+def assume_as(caller: Session, role_arn: str, session_name: str) -> Session:
+    """``caller`` assumes ``role_arn``: its own policies and the role's trust policy decide
+    (``Denied`` if they refuse); the new session's."""
+    authorize(caller, "sts:AssumeRole", role_arn)
+    return _session_for(caller.account, caller.region, role_arn, session_name)
+
+
+def _session_for(account: str, region: str, role_arn: str, session_name: str) -> Session:
+    """A new session of ``role_arn`` (moto's STS keys)."""
     assumed = sts_backends[account][PARTITION].assume_role(
         region_name=region,
         role_session_name=session_name,

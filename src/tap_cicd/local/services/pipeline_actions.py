@@ -181,6 +181,10 @@ def run_action(
         run.session = iam.assume(
             "codepipeline.amazonaws.com", execution.role_arn, execution.region, run.id
         )
+        if role := run.declaration.get("roleArn"):
+            # An action's own role, assumed by the pipeline role (it needs sts:AssumeRole):
+            # https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ActionDeclaration.html
+            run.session = iam.assume_as(run.session, str(role), run.id)
         runner(execution, run, store, stopped)
     except iam.Denied as error:
         run.finish(FAILED, run.summary, permissions(str(error)))
