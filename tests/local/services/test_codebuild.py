@@ -432,13 +432,19 @@ def test_a_build_that_times_out_before_it_starts(
     ]
 
 
-def test_a_reset_stops_running_builds(live: str) -> None:
+def running_build(live: str) -> str:
+    """A build whose BUILD phase runs ``sleep 30``, once it is in that phase; its id."""
     create_project(live, "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n")
     put_source(live)
     build_id = codebuild.start(request())
     deadline = time.monotonic() + 10
     while codebuild.build(build_id)["currentPhase"] != "BUILD" and time.monotonic() < deadline:
         time.sleep(0.02)
+    return build_id
+
+
+def test_a_reset_stops_running_builds(live: str) -> None:
+    build_id = running_build(live)
     record = codebuild.build(build_id)
     started = time.monotonic()
     codebuild.reset()
@@ -449,12 +455,7 @@ def test_a_reset_stops_running_builds(live: str) -> None:
 
 
 def test_stop_build_stops_a_running_build_and_list_builds_lists_it(live: str) -> None:
-    create_project(live, "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n")
-    put_source(live)
-    build_id = codebuild.start(request())
-    deadline = time.monotonic() + 10
-    while codebuild.build(build_id)["currentPhase"] != "BUILD" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    build_id = running_build(live)
     api = client(live, "codebuild")
     theirs = api.start_build(projectName=PROJECT)["build"]["id"]
     assert api.list_builds()["ids"] == [build_id, theirs]
