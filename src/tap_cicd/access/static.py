@@ -70,7 +70,7 @@ class Outcome:
     @property
     def reason(self) -> str:
         """AWS's reason, and the conditions that failed, if any."""
-        return f"{self.decision.reason} ({self.hint})" if self.hint else self.decision.reason
+        return explained(self.decision.reason, self.hint)
 
     @property
     def message(self) -> str:
@@ -263,6 +263,11 @@ class Resolver:
                 if p.outputs.get("function") in named
             ]
         )
+
+
+def explained(reason: str, hint: str) -> str:
+    """AWS's reason for a refusal, with the conditions that failed (``failed_conditions``)."""
+    return f"{reason} ({hint})" if hint else reason
 
 
 def failed_conditions(request: Request, policies: Policies) -> str:

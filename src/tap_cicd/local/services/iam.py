@@ -31,7 +31,7 @@ from moto.utilities.arns import parse_arn
 
 from tap_cicd.access.context import caller_context
 from tap_cicd.access.evaluation import UNKNOWN_RESOURCE, Document, Policies, Request, evaluate
-from tap_cicd.access.static import failed_conditions
+from tap_cicd.access.static import explained, failed_conditions
 from tap_cicd.local import services
 from tap_cicd.local.services import denials
 
@@ -265,8 +265,7 @@ def decide(request: Request, policies: Policies, *, kept: bool = True) -> None:
     the refusal is kept for ``/_tap/iam/denials`` unless ``kept`` is false."""
     decision = evaluate(request, policies)
     if not decision.allowed:
-        hint = failed_conditions(request, policies)
-        reason = f"{decision.reason} ({hint})" if hint else decision.reason
+        reason = explained(decision.reason, failed_conditions(request, policies))
         shown = "*" if request.resource == UNKNOWN_RESOURCE else request.resource
         refused = Denied(request.principal, request.action, shown, reason)
         if kept:

@@ -172,18 +172,21 @@ def _tags(request: Request, target: Target) -> Response:
 
 
 Handler = Callable[[Request, Target], Response]
-HANDLERS: dict[tuple[str, str], Handler] = {
-    ("uploads", "POST"): _start_upload,
-    ("upload", "GET"): _upload_status,
-    ("upload", "PATCH"): _upload_chunk,
-    ("upload", "PUT"): _upload_close,
-    ("upload", "DELETE"): _upload_cancel,
-    ("blob", "GET"): _get_blob,
-    ("blob", "HEAD"): _get_blob,
-    ("manifest", "GET"): _get_manifest,
-    ("manifest", "HEAD"): _get_manifest,
-    ("manifest", "PUT"): _put_manifest,
-    ("tags", "GET"): _tags,
+# Each endpoint, and the ECR action it stands for (the push and pull permissions):
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
+HANDLERS: dict[tuple[str, str], tuple[Handler, str]] = {
+    ("uploads", "POST"): (_start_upload, "ecr:InitiateLayerUpload"),
+    ("upload", "GET"): (_upload_status, "ecr:UploadLayerPart"),
+    ("upload", "PATCH"): (_upload_chunk, "ecr:UploadLayerPart"),
+    ("upload", "PUT"): (_upload_close, "ecr:CompleteLayerUpload"),
+    ("upload", "DELETE"): (_upload_cancel, "ecr:UploadLayerPart"),
+    ("blob", "GET"): (_get_blob, "ecr:GetDownloadUrlForLayer"),
+    ("blob", "HEAD"): (_get_blob, "ecr:BatchCheckLayerAvailability"),
+    ("manifest", "GET"): (_get_manifest, "ecr:BatchGetImage"),
+    ("manifest", "HEAD"): (_get_manifest, "ecr:BatchGetImage"),
+    ("manifest", "PUT"): (_put_manifest, "ecr:PutImage"),
+    ("tags", "GET"): (_tags, "ecr:ListImages"),
 }
 """Deleting blobs and manifests is left out: ECR deletes images through ``BatchDeleteImage``."""
 
@@ -212,12 +215,13 @@ def _dispatch(request: Request) -> Response:
             f"The repository with name '{matched['name']}' does not exist in the registry with "
             f"id '{services.DEFAULT_ACCOUNT}'",
         )
-    handler = HANDLERS.get((kind, request.method))
-    if handler is None:
+    endpoint = HANDLERS.get((kind, request.method))
+    if endpoint is None:
         raise error(405, "UNSUPPORTED", f"{request.method} is not supported on {request.path}")
+    handler, action = endpoint
     session = registry_auth.caller(request, found[0].region_name)
     if session is not None:
-        registry_auth.authorize(session, kind, request.method, found[1].arn)
+        registry_auth.authorize(session, action, found[1].arn)
     return handler(request, Target(found[0], found[1], value))
 
 

@@ -18,23 +18,6 @@ from werkzeug.wrappers import Request
 from tap_cicd.local.services import iam
 from tap_cicd.local.services.registry_store import TOKEN_MARK, RegistryError, error
 
-# The API action each registry request stands for (the push and pull permissions):
-# https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
-# https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
-ACTIONS: dict[tuple[str, str], str] = {
-    ("uploads", "POST"): "ecr:InitiateLayerUpload",
-    ("upload", "GET"): "ecr:UploadLayerPart",
-    ("upload", "PATCH"): "ecr:UploadLayerPart",
-    ("upload", "PUT"): "ecr:CompleteLayerUpload",
-    ("upload", "DELETE"): "ecr:UploadLayerPart",
-    ("blob", "GET"): "ecr:GetDownloadUrlForLayer",
-    ("blob", "HEAD"): "ecr:BatchCheckLayerAvailability",
-    ("manifest", "GET"): "ecr:BatchGetImage",
-    ("manifest", "HEAD"): "ecr:BatchGetImage",
-    ("manifest", "PUT"): "ecr:PutImage",
-    ("tags", "GET"): "ecr:ListImages",
-}
-
 
 def challenge() -> RegistryError:
     """The 401 a request without valid credentials gets (spec.md#error-codes)."""
@@ -57,10 +40,11 @@ def caller(request: Request, region: str) -> iam.Session | None:
     return iam.session_of(access_key, region) if access_key else None
 
 
-def authorize(session: iam.Session, kind: str, method: str, repository_arn: str) -> None:
-    """ECR's decision on the request (the repository's policy included): a 403 ``DENIED`` with
-    AWS's text naming the principal, action, repository and cause, if it refuses."""
+def authorize(session: iam.Session, action: str, repository_arn: str) -> None:
+    """ECR's decision on a request that stands for ``action`` (the repository's policy
+    included): a 403 ``DENIED`` with AWS's text naming the principal, action, repository and
+    cause, if it refuses."""
     try:
-        iam.authorize(session, ACTIONS[(kind, method)], repository_arn)
+        iam.authorize(session, action, repository_arn)
     except iam.Denied as denied:
         raise error(403, "DENIED", str(denied)) from denied
